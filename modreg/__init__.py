@@ -1,0 +1,93 @@
+"""modreg: a registry of reusable equation and network modules, and a hybrid-network builder.
+
+Public names are imported lazily (PEP 562) so that ``import modreg`` and ``modreg --help``
+stay instant; torch, sympy and pint load only when a name that needs them is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from modreg._api import publish, pull
+from modreg.errors import (
+    CheckFailed,
+    ConfigError,
+    DimensionError,
+    DistillError,
+    GraphError,
+    InputError,
+    IntegrityError,
+    InterfaceMismatch,
+    InvalidExpression,
+    InvalidManifest,
+    InvalidModule,
+    InvalidName,
+    InvalidUnit,
+    InvalidVersion,
+    InvalidWeights,
+    ModregError,
+    ModuleNotFound,
+    PipelineError,
+    VersionExists,
+)
+
+if TYPE_CHECKING:
+    from modreg.module import Module
+    from modreg.registry import Registry
+    from modreg.spec.interface import Interface
+    from modreg.spec.manifest import Constant, Manifest, Port
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "Constant": "modreg.spec.manifest",
+    "Interface": "modreg.spec.interface",
+    "Manifest": "modreg.spec.manifest",
+    "Module": "modreg.module",
+    "Port": "modreg.spec.manifest",
+    "Registry": "modreg.registry",
+}
+
+__all__ = [
+    "CheckFailed",
+    "ConfigError",
+    "Constant",
+    "DimensionError",
+    "DistillError",
+    "GraphError",
+    "InputError",
+    "IntegrityError",
+    "Interface",
+    "InterfaceMismatch",
+    "InvalidExpression",
+    "InvalidManifest",
+    "InvalidModule",
+    "InvalidName",
+    "InvalidUnit",
+    "InvalidVersion",
+    "InvalidWeights",
+    "Manifest",
+    "ModregError",
+    "Module",
+    "ModuleNotFound",
+    "PipelineError",
+    "Port",
+    "Registry",
+    "VersionExists",
+    "__version__",
+    "publish",
+    "pull",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'modreg' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,49 @@
+"""Configuration from the environment, read once and passed explicitly.
+
+``MODREG_HOME`` (default ``~/.modreg``), ``MODREG_REGISTRY`` (default ``$MODREG_HOME/registry``)
+and ``MODREG_DEBUG`` (``1`` shows tracebacks in the CLI).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from modreg.errors import ConfigError
+
+__all__ = ["Settings"]
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where modreg keeps its data, and how it reports errors."""
+
+    home: Path
+    registry: str
+    debug: bool
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read ``MODREG_*`` variables; malformed values are refused loudly.
+
+        Raises:
+            ConfigError: a variable is set to something modreg cannot use.
+        """
+        env = os.environ if environ is None else environ
+        home_text = env.get("MODREG_HOME", "").strip()
+        home = Path(home_text).expanduser() if home_text else Path.home() / ".modreg"
+        registry = env.get("MODREG_REGISTRY", "").strip() or str(home / "registry")
+        debug_text = env.get("MODREG_DEBUG", "").strip().lower()
+        if debug_text not in _TRUE | _FALSE:
+            raise ConfigError(f"MODREG_DEBUG={debug_text!r} is not a boolean: set it to 1 or 0")
+        return cls(home=home, registry=registry, debug=debug_text in _TRUE)
+
+    @property
+    def cache(self) -> Path:
+        """Where pulled modules land when no ``--to`` is given."""
+        return self.home / "cache"

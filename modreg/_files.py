@@ -1,0 +1,248 @@
+"""Module directory contents: which files may be in one, their digests, and weight checks.
+
+A module directory holds its manifest, the files the manifest names (weights, lockfile) and
+optionally a README; nothing else. Weights are read as safetensors *by hand*: the 8-byte
+header length and the JSON header are parsed here and the data section is viewed with numpy,
+so no file from a module is ever unpickled, imported or executed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import stat
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from modreg.errors import InvalidModule, InvalidWeights
+from modreg.spec.archs import expected_tensors
+from modreg.spec.manifest import MANIFEST_FILE, Manifest, load_manifest
+
+__all__ = [
+    "LOCK_FILE",
+    "FileEntry",
+    "TensorInfo",
+    "hash_file",
+    "read_safetensors_header",
+    "scan_module",
+    "tree_digest",
+]
+
+LOCK_FILE = "modreg.lock"
+OPTIONAL_FILES = frozenset({"README.md"})
+CHUNK = 1 << 22
+MAX_HEADER_BYTES = 100 << 20
+_DTYPES: dict[str, tuple[str, int]] = {
+    "F64": ("float64", 8),
+    "F32": ("float32", 4),
+    "F16": ("float16", 2),
+    "BF16": ("bfloat16", 2),
+}
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One file of a module: its path inside the module, sha256 and size."""
+
+    path: str
+    sha256: str
+    size: int
+
+    def to_json(self) -> dict[str, str | int]:
+        return {"path": self.path, "sha256": self.sha256, "size": self.size}
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """A tensor described by a safetensors header."""
+
+    dtype: str
+    shape: tuple[int, ...]
+    start: int
+    end: int
+
+
+def hash_file(path: Path) -> FileEntry:
+    """sha256 and size of a file (its ``path`` field is the file name)."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb", buffering=0) as handle:
+        buffer = bytearray(CHUNK)
+        view = memoryview(buffer)
+        while count := handle.readinto(buffer):
+            digest.update(view[:count])
+            size += count
+    return FileEntry(path.name, digest.hexdigest(), size)
+
+
+def tree_digest(entries: list[FileEntry]) -> str:
+    """The module digest: sha256 of the canonical JSON list of its files (sorted by path)."""
+    canonical = json.dumps(
+        [e.to_json() for e in sorted(entries, key=lambda e: e.path)],
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def read_safetensors_header(path: Path) -> dict[str, TensorInfo]:
+    """Parse and check a safetensors header without loading any tensor.
+
+    Raises:
+        InvalidWeights: the file is not a well-formed safetensors file (a pickle renamed
+            ``.safetensors`` lands here), or its offsets do not tile the data section.
+    """
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        prefix = handle.read(8)
+        if len(prefix) < 8:
+            raise InvalidWeights(f"{path.name}: truncated ({size} bytes), not a safetensors file")
+        (header_len,) = struct.unpack("<Q", prefix)
+        if header_len > min(MAX_HEADER_BYTES, size - 8) or header_len < 2:
+            raise InvalidWeights(
+                f"{path.name}: not a safetensors file (bad header length): save weights with "
+                "safetensors.torch.save_file"
+            )
+        raw = handle.read(header_len)
+    try:
+        header = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidWeights(f"{path.name}: not a safetensors file (header is not JSON)") from exc
+    if not isinstance(header, dict):
+        raise InvalidWeights(f"{path.name}: not a safetensors file (header is not a mapping)")
+    header.pop("__metadata__", None)
+    tensors = {name: _tensor_info(path.name, name, spec) for name, spec in header.items()}
+    _check_tiling(path.name, tensors, size - 8 - header_len)
+    return tensors
+
+
+def _tensor_info(file: str, name: str, spec: object) -> TensorInfo:
+    if not isinstance(spec, dict) or set(spec) != {"dtype", "shape", "data_offsets"}:
+        raise InvalidWeights(f"{file}: tensor {name!r} has a malformed header entry")
+    dtype, shape, offsets = spec["dtype"], spec["shape"], spec["data_offsets"]
+    if dtype not in _DTYPES:
+        raise InvalidWeights(
+            f"{file}: tensor {name!r} has dtype {dtype!r}; weights must be F16, BF16, F32 or F64"
+        )
+    ints = [*shape, *offsets] if isinstance(shape, list) and isinstance(offsets, list) else None
+    if ints is None or len(offsets) != 2 or not all(type(v) is int and v >= 0 for v in ints):
+        raise InvalidWeights(f"{file}: tensor {name!r} has a malformed shape or offsets")
+    start, end = offsets
+    if end - start != math.prod(shape) * _DTYPES[dtype][1]:
+        raise InvalidWeights(f"{file}: tensor {name!r} byte length does not match its shape")
+    return TensorInfo(_DTYPES[dtype][0], tuple(shape), start, end)
+
+
+def _check_tiling(file: str, tensors: dict[str, TensorInfo], data_size: int) -> None:
+    position = 0
+    for info in sorted(tensors.values(), key=lambda t: (t.start, t.end)):
+        if info.start != position:
+            raise InvalidWeights(f"{file}: tensor data overlaps or leaves gaps: file is damaged")
+        position = info.end
+    if position != data_size:
+        raise InvalidWeights(
+            f"{file}: data section is {data_size} bytes but tensors need {position}: "
+            "the file is truncated or padded"
+        )
+
+
+def check_weights(path: Path, manifest: Manifest) -> None:
+    """Check a network module's weights against its architecture, ports and dtype.
+
+    Raises:
+        InvalidWeights: wrong or missing tensors, wrong shapes or dtype, NaN/Inf values.
+    """
+    assert manifest.network is not None
+    n_in = sum(p.size for p in manifest.inputs.values())
+    n_out = sum(p.size for p in manifest.outputs.values())
+    expected = expected_tensors(manifest.network, n_in, n_out)
+    tensors = read_safetensors_header(path)
+    missing = sorted(set(expected) - set(tensors))
+    extra = sorted(set(tensors) - set(expected))
+    if missing or extra:
+        raise InvalidWeights(
+            f"{path.name}: tensors do not match arch {manifest.network.arch!r} for {n_in} inputs "
+            f"and {n_out} outputs: missing {missing[:5]}, unexpected {extra[:5]}"
+        )
+    for name, shape in expected.items():
+        info = tensors[name]
+        if info.shape != shape:
+            raise InvalidWeights(
+                f"{path.name}: tensor {name!r} has shape {list(info.shape)}, expected {list(shape)}"
+            )
+        if info.dtype != manifest.network.dtype:
+            raise InvalidWeights(
+                f"{path.name}: tensor {name!r} is {info.dtype} but the network declares "
+                f"dtype {manifest.network.dtype}: save it as {manifest.network.dtype}"
+            )
+    _check_finite(path, tensors)
+
+
+def _check_finite(path: Path, tensors: dict[str, TensorInfo]) -> None:
+    with open(path, "rb") as handle:
+        (header_len,) = struct.unpack("<Q", handle.read(8))
+    base = 8 + header_len
+    data = np.memmap(path, dtype=np.uint8, mode="r")
+    for name, info in tensors.items():
+        chunk = data[base + info.start : base + info.end]
+        if info.dtype == "bfloat16":  # finite iff the 8 exponent bits are not all ones
+            finite = bool(np.all((chunk.view("<u2") & 0x7F80) != 0x7F80))
+        else:
+            finite = bool(np.isfinite(chunk.view("<" + np.dtype(info.dtype).str[1:])).all())
+        if not finite:
+            raise InvalidWeights(f"{path.name}: tensor {name!r} holds NaN or Inf values")
+
+
+def _allowed_files(manifest: Manifest) -> set[str]:
+    allowed = {MANIFEST_FILE} | OPTIONAL_FILES
+    if manifest.weights:
+        allowed.add(manifest.weights)
+    if manifest.kind == "hybrid":
+        allowed.add(LOCK_FILE)
+    return allowed
+
+
+def scan_module(directory: str | Path) -> tuple[Manifest, list[FileEntry]]:
+    """Validate a module directory and hash its files.
+
+    Returns:
+        The manifest and one :class:`FileEntry` per file, sorted by path.
+
+    Raises:
+        InvalidModule: a missing, stray, symlinked or non-regular file.
+        InvalidManifest: the manifest does not validate.
+        InvalidWeights: weights are unsafe or do not fit the architecture.
+    """
+    root = Path(directory)
+    if not root.is_dir():
+        raise InvalidModule(f"{str(directory)!r} is not a directory: give a module directory")
+    manifest = load_manifest(root)
+    allowed = _allowed_files(manifest)
+    present: list[Path] = []
+    for entry in sorted(os.scandir(root), key=lambda e: e.name):
+        mode = entry.stat(follow_symlinks=False).st_mode
+        if stat.S_ISLNK(mode):
+            raise InvalidModule(
+                f"{entry.path!r} is a symlink: a module holds only regular files, copy it in"
+            )
+        if not stat.S_ISREG(mode):
+            raise InvalidModule(f"{entry.path!r} is not a regular file: remove it from the module")
+        if entry.name not in allowed:
+            raise InvalidModule(
+                f"{entry.path!r} is not part of a {manifest.kind} module (allowed: "
+                f"{', '.join(sorted(allowed))}): remove it"
+            )
+        present.append(Path(entry.path))
+    needed = {manifest.weights} if manifest.weights else set()
+    needed |= {LOCK_FILE} if manifest.kind == "hybrid" else set()
+    for name in sorted(needed - {p.name for p in present}):
+        raise InvalidModule(f"{str(root / name)!r} is missing: the manifest requires it")
+    if manifest.kind == "network":
+        assert manifest.weights is not None
+        check_weights(root / manifest.weights, manifest)
+    return manifest, [hash_file(p) for p in present]

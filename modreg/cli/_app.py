@@ -1,0 +1,141 @@
+"""The typer app: one thin function per command; heavy imports happen inside them."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from modreg.registry import Registry
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    name="modreg",
+    help="A registry of reusable equation and network modules.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+RegistryOption = Annotated[
+    str | None,
+    typer.Option(
+        "--registry",
+        "-r",
+        help="Registry path or file:// URI (default: $MODREG_REGISTRY or $MODREG_HOME/registry).",
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print data as JSON.")]
+
+
+def _registry(location: str | None) -> Registry:
+    from modreg.registry import Registry
+
+    return Registry(location)
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+@app.command()
+def publish(
+    directory: Annotated[Path, typer.Argument(help="Module directory holding modreg.yaml.")],
+    registry: RegistryOption = None,
+) -> None:
+    """Validate a module directory and publish it as an immutable version."""
+    result = _registry(registry).publish(directory)
+    if not result.created:
+        _stderr(f"note: {result.ref} was already published with identical content; nothing changed")
+    print(f"published {result.ref} {result.digest}")
+
+
+@app.command()
+def pull(
+    ref: Annotated[str, typer.Argument(help="NAME[@SPEC], e.g. 'physics/gravity@>=1,<2'.")],
+    to: Annotated[
+        Path | None, typer.Option("--to", help="Directory to write the module into.")
+    ] = None,
+    registry: RegistryOption = None,
+) -> None:
+    """Fetch a verified copy of a module; print its directory."""
+    module = _registry(registry).pull(ref, to=to)
+    _stderr(f"pulled {module.ref} {module.digest}")
+    print(module.path)
+
+
+@app.command("list")
+def list_(registry: RegistryOption = None, as_json: JsonOption = False) -> None:
+    """List modules: name, latest version, kind, summary."""
+    from modreg.cli._render import list_table, print_table
+
+    rows = _registry(registry).list()
+    if as_json:
+        print(json.dumps([row.__dict__ for row in rows], indent=2))
+    elif not rows:
+        _stderr("the registry holds no modules yet: publish one with 'modreg publish DIR'")
+    else:
+        print_table(list_table(rows))
+
+
+@app.command()
+def show(
+    ref: Annotated[str, typer.Argument(help="NAME[@SPEC].")],
+    registry: RegistryOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show a module's interface, body (equation or network), files and digests."""
+    from modreg.cli._render import show_json, show_module
+
+    record, manifest = _registry(registry).manifest(ref)
+    if as_json:
+        print(json.dumps(show_json(record, manifest), indent=2))
+    else:
+        show_module(record, manifest)
+
+
+@app.command()
+def verify(registry: RegistryOption = None, as_json: JsonOption = False) -> None:
+    """Re-hash every stored object and check every record; exit 1 on any damage."""
+    report = _registry(registry).verify()
+    if as_json:
+        data = {
+            "ok": report.ok,
+            "objects": report.objects,
+            "records": report.records,
+            "temporaries_removed": report.temporaries_removed,
+            "problems": [p.__dict__ for p in report.problems],
+        }
+        print(json.dumps(data, indent=2))
+    else:
+        for problem in report.problems:
+            print(f"BAD {problem.key}: {problem.problem}")
+        state = "ok" if report.ok else f"{len(report.problems)} problem(s)"
+        print(f"verified {report.objects} objects and {report.records} versions: {state}")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def yank(
+    ref: Annotated[str, typer.Argument(help="Exact NAME@VERSION.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why it is yanked.")] = "",
+    registry: RegistryOption = None,
+) -> None:
+    """Yank a version: ranges and 'latest' skip it; an exact pin still resolves."""
+    record = _registry(registry).yank(ref, reason)
+    print(f"yanked {record.ref}")
+
+
+@app.command()
+def gc(registry: RegistryOption = None) -> None:
+    """Remove leftovers of crashed publishes (temp files, unreferenced objects)."""
+    temporaries, objects = _registry(registry).gc()
+    print(f"removed {temporaries} temporary file(s) and {objects} unreferenced object(s)")

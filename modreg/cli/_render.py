@@ -1,0 +1,100 @@
+"""Rich tables and JSON shapes for the CLI's data output."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from modreg.registry import ListEntry, VersionRecord
+    from modreg.spec.manifest import Manifest, Port
+
+__all__ = ["list_table", "print_table", "show_json", "show_module"]
+
+
+def print_table(table: Table) -> None:
+    from rich.console import Console
+
+    Console(soft_wrap=False).print(table)
+
+
+def list_table(rows: list[ListEntry]) -> Table:
+    from rich.table import Table
+
+    table = Table("name", "latest", "kind", "versions", "summary", box=None, header_style="bold")
+    for row in rows:
+        count = f"{len(row.versions)}" + (f" ({len(row.yanked)} yanked)" if row.yanked else "")
+        table.add_row(row.name, row.latest, row.kind, count, row.summary)
+    return table
+
+
+def _range(port: Port) -> str:
+    return f"[{port.range[0]:g}, {port.range[1]:g}]" if port.range else "-"
+
+
+def _ports_table(manifest: Manifest) -> Table:
+    from rich.table import Table
+
+    table = Table("port", "dir", "unit", "shape", "dtype", "range", box=None, header_style="bold")
+    for direction, ports in (("in", manifest.inputs), ("out", manifest.outputs)):
+        for name, port in ports.items():
+            shape = str(list(port.shape)) if port.shape else "scalar"
+            table.add_row(name, direction, port.unit, shape, port.dtype, _range(port))
+    return table
+
+
+def _equation_lines(manifest: Manifest) -> list[str]:
+    from modreg.spec.equations import equation_symbols
+    from modreg.spec.expr import parse_expression
+
+    names = list(equation_symbols(manifest))
+    lines = []
+    for output, text in (manifest.equation or {}).items():
+        import sympy as sp
+
+        pretty = sp.pretty(parse_expression(text, names), use_unicode=True)
+        pad = " " * (len(output) + 3)
+        body = pretty.splitlines()
+        middle = len(body) // 2
+        lines += [(f"{output} = " if i == middle else pad) + line for i, line in enumerate(body)]
+    return lines
+
+
+def show_module(record: VersionRecord, manifest: Manifest) -> None:
+    """Print a module's identity, interface, body and file digests."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(soft_wrap=False)
+    console.print(f"[bold]{record.ref}[/bold]  {manifest.kind}  {record.digest}")
+    if manifest.summary:
+        console.print(manifest.summary)
+    console.print(_ports_table(manifest))
+    if manifest.equation:
+        console.print("\n[bold]equation[/bold]")
+        for line in _equation_lines(manifest):
+            console.print("  " + line, highlight=False, markup=False)
+    if manifest.constants:
+        consts = Table("constant", "value", "unit", "trainable", box=None, header_style="bold")
+        for name, c in manifest.constants.items():
+            consts.add_row(name, str(c.value), c.unit, "yes" if c.trainable else "no")
+        console.print(consts)
+    if manifest.network is not None:
+        console.print(
+            f"\n[bold]network[/bold] {manifest.network.model_dump(exclude_defaults=True)}"
+        )
+    files = Table("file", "size", "sha256", box=None, header_style="bold")
+    for f in record.files:
+        files.add_row(f.path, f"{f.size:,}", f.sha256)
+    console.print(files)
+
+
+def show_json(record: VersionRecord, manifest: Manifest) -> dict[str, Any]:
+    return {
+        "ref": record.ref,
+        "digest": record.digest,
+        "published": record.published,
+        "files": [f.model_dump() for f in record.files],
+        "manifest": manifest.model_dump(mode="json", exclude_none=True),
+    }

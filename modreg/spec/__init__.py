@@ -1,0 +1,1 @@
+"""Pure data about modules (no torch import): manifest, ports, units, versions, equations."""

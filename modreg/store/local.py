@@ -1,0 +1,308 @@
+"""A store in a local directory, safe under concurrent writers and ``kill -9``.
+
+Layout::
+
+    ROOT/
+      objects/sha256/ab/cdef...      immutable blobs, named by their sha256
+      records/<name>/<version>.json  version records (the commit point of a publish)
+      records/<name>/<version>.yank  yank markers (append-only)
+      index.jsonl                    append-only index of published versions (a cache)
+      tmp/                           unique temp files; orphans are removed by gc
+
+A module name ``ns/leaf`` is stored as ``ns+leaf`` (``+`` never occurs in names), so the
+records tree has one level. Every write goes to a unique temp file in ``tmp/`` on the same
+filesystem, is fsynced, then published with ``os.link`` (exclusive: fails if the target
+exists) or ``os.replace``, and the parent directory is fsynced. A crash leaves at most a temp
+file, never a partial object or record.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from modreg.errors import IntegrityError
+from modreg.store._base import IndexEntry
+
+__all__ = ["LocalStore"]
+
+CHUNK = 1 << 23
+_INDEX = "index.jsonl"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _encode(name: str) -> str:
+    return name.replace("/", "+")
+
+
+def _decode(name: str) -> str:
+    return name.replace("+", "/")
+
+
+class LocalStore:
+    """A registry store rooted at a local directory (created on first write)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.location = str(self.root)
+
+    # -- paths -------------------------------------------------------------------------------
+    def _object_path(self, sha256: str) -> Path:
+        return self.root / "objects" / "sha256" / sha256[:2] / sha256[2:]
+
+    def _record_dir(self, name: str) -> Path:
+        return self.root / "records" / _encode(name)
+
+    def _tmp(self) -> Path:
+        tmp = self.root / "tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        return tmp / f"{os.getpid()}-{uuid.uuid4().hex}.tmp"
+
+    def _publish_file(self, tmp: Path, final: Path, *, exclusive: bool) -> bool:
+        """Move a synced temp file into place; False if ``exclusive`` and it already exists."""
+        final.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            if exclusive:
+                try:
+                    os.link(tmp, final)
+                except FileExistsError:
+                    return False
+            else:
+                os.replace(tmp, final)
+            _fsync_dir(final.parent)
+            return True
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+
+    # -- objects -----------------------------------------------------------------------------
+    def put_object(self, source: Path, sha256: str, size: int) -> None:
+        final = self._object_path(sha256)
+        if final.exists() and self.verify_object(sha256) is None:
+            return
+        tmp = self._tmp()
+        _copy_verified(source, tmp, sha256, size, what=str(source), hash_target=True)
+        # A damaged object already in place is replaced; an intact one is kept.
+        if not self._publish_file(tmp, final, exclusive=True) and self.verify_object(sha256):
+            tmp = self._tmp()
+            _copy_verified(source, tmp, sha256, size, what=str(source), hash_target=True)
+            self._publish_file(tmp, final, exclusive=False)
+
+    def copy_object_to(self, sha256: str, size: int, target: Path) -> None:
+        source = self._object_path(sha256)
+        if not source.is_file():
+            raise IntegrityError(f"object sha256:{sha256} is missing from {self.location}: "
+                                 "run 'modreg verify' and re-publish the module")  # fmt: skip
+        _copy_verified(source, target, sha256, size, what=f"object sha256:{sha256[:12]}")
+
+    def read_object(self, sha256: str, size: int) -> bytes:
+        path = self._object_path(sha256)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise IntegrityError(
+                f"object sha256:{sha256} is missing from {self.location}: run 'modreg verify'"
+            ) from None
+        if len(data) != size or hashlib.sha256(data).hexdigest() != sha256:
+            raise IntegrityError(
+                f"object sha256:{sha256[:12]} is damaged in {self.location}: run 'modreg verify'"
+            )
+        return data
+
+    def has_object(self, sha256: str) -> bool:
+        return self._object_path(sha256).is_file()
+
+    def remove_object(self, sha256: str, *, min_age: float) -> bool:
+        path = self._object_path(sha256)
+        try:
+            if time.time() - path.stat().st_mtime < min_age:
+                return False
+            os.unlink(path)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def iter_objects(self) -> Iterator[tuple[str, int]]:
+        base = self.root / "objects" / "sha256"
+        if not base.is_dir():
+            return
+        for prefix in sorted(os.scandir(base), key=lambda e: e.name):
+            for entry in sorted(os.scandir(prefix.path), key=lambda e: e.name):
+                yield prefix.name + entry.name, entry.stat().st_size
+
+    def verify_object(self, sha256: str) -> str | None:
+        path = self._object_path(sha256)
+        if not path.is_file():
+            return "missing"
+        actual = _sha256_of(path)
+        return None if actual == sha256 else f"damaged (content hashes to {actual[:12]})"
+
+    # -- records -----------------------------------------------------------------------------
+    def create_record(self, name: str, version: str, data: bytes) -> bytes | None:
+        final = self._record_dir(name) / f"{version}.json"
+        if final.exists():
+            return final.read_bytes()
+        tmp = self._tmp()
+        _write_synced(tmp, data)
+        if self._publish_file(tmp, final, exclusive=True):
+            return None
+        return final.read_bytes()
+
+    def read_record(self, name: str, version: str) -> bytes | None:
+        try:
+            return (self._record_dir(name) / f"{version}.json").read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def versions(self, name: str) -> dict[str, bool]:
+        try:
+            files = os.listdir(self._record_dir(name))
+        except FileNotFoundError:
+            return {}
+        yanked = {f[: -len(".yank")] for f in files if f.endswith(".yank")}
+        return {f[:-5]: f[:-5] in yanked for f in files if f.endswith(".json")}
+
+    def mark_yanked(self, name: str, version: str, reason: str) -> None:
+        tmp = self._tmp()
+        _write_synced(tmp, json.dumps({"reason": reason}).encode())
+        self._publish_file(tmp, self._record_dir(name) / f"{version}.yank", exclusive=True)
+
+    def names(self) -> list[str]:
+        try:
+            return sorted(_decode(d) for d in os.listdir(self.root / "records"))
+        except FileNotFoundError:
+            return []
+
+    # -- index -------------------------------------------------------------------------------
+    def index(self) -> list[IndexEntry]:
+        try:
+            lines = (self.root / _INDEX).read_bytes().splitlines()
+        except FileNotFoundError:
+            return []
+        entries: dict[tuple[str, str], IndexEntry] = {}
+        for line in lines:
+            with contextlib.suppress(ValueError, TypeError, KeyError):  # torn tail line
+                entry = IndexEntry(**json.loads(line))
+                key = (entry.name, entry.version)
+                if entry.yanked and key in entries:
+                    entry = IndexEntry(**{**entries[key].__dict__, "yanked": True})
+                entries[key] = entry
+        return list(entries.values())
+
+    def append_index(self, entry: IndexEntry) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        line = (json.dumps(entry.__dict__, separators=(",", ":")) + "\n").encode()
+        # One write() with O_APPEND: concurrent appenders never interleave bytes of a line.
+        fd = os.open(self.root / _INDEX, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def rebuild_index(self, entries: list[IndexEntry]) -> None:
+        tmp = self._tmp()
+        text = "".join(json.dumps(e.__dict__, separators=(",", ":")) + "\n" for e in entries)
+        _write_synced(tmp, text.encode())
+        self._publish_file(tmp, self.root / _INDEX, exclusive=False)
+
+    def clean_temporaries(self) -> int:
+        tmp = self.root / "tmp"
+        if not tmp.is_dir():
+            return 0
+        removed = 0
+        for entry in os.scandir(tmp):
+            pid = entry.name.split("-", 1)[0]
+            if pid.isdigit() and _alive(int(pid)):
+                continue  # a live writer owns it
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
+                removed += 1
+        return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb", buffering=0) as handle:
+        buffer = bytearray(CHUNK)
+        view = memoryview(buffer)
+        while count := handle.readinto(buffer):
+            digest.update(view[:count])
+    return digest.hexdigest()
+
+
+def _copy_verified(
+    source: Path, target: Path, sha256: str, size: int, *, what: str, hash_target: bool = False
+) -> None:
+    """Copy ``source`` to a new file ``target`` and check digest and size; remove it if bad.
+
+    Reading from the store (``hash_target=False``), the kernel copies (``copy_file_range`` via
+    shutil) on one thread while this thread hashes the immutable source object, so checking
+    costs little more than the copy. Writing into the store, the copy itself is hashed
+    afterwards: a source file changed mid-copy can then never be stored under a wrong digest.
+    """
+    errors: list[BaseException] = []
+
+    def copy() -> None:
+        try:
+            shutil.copyfile(source, target)
+        except BaseException as exc:  # re-raised on the caller's thread
+            errors.append(exc)
+
+    if hash_target:
+        copy()
+        actual = _sha256_of(target) if not errors else ""
+    else:
+        worker = threading.Thread(target=copy, daemon=True)
+        worker.start()
+        actual = _sha256_of(source)
+        worker.join()
+    if errors:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(target)
+        raise errors[0]
+    written = target.stat().st_size
+    if actual != sha256 or written != size:
+        os.unlink(target)
+        raise IntegrityError(
+            f"{what} does not match its record (expected sha256:{sha256[:12]}, {size} bytes; "
+            f"found sha256:{actual[:12]}, {written} bytes): run 'modreg verify'"
+        )
+    with open(target, "rb+") as handle:
+        os.fsync(handle.fileno())

@@ -1,0 +1,68 @@
+"""Builders of small module directories for tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from safetensors.numpy import save_file
+
+from modreg.spec.archs import MLPSpec, expected_tensors
+
+NETWORK_YAML = """\
+name: {name}
+version: {version}
+kind: network
+summary: {summary}
+inputs:
+  x: {{unit: m, shape: [2], range: [0.0, 1.0]}}
+outputs:
+  y: {{unit: s}}
+network: {{arch: mlp, hidden: [{hidden}], activation: tanh}}
+weights: weights.safetensors
+"""
+
+
+def write_network_module(
+    directory: Path,
+    *,
+    name: str = "test/net",
+    version: str = "1.0.0",
+    summary: str = "a test network",
+    hidden: int = 4,
+    seed: int = 0,
+) -> Path:
+    """Write a valid ``mlp`` network module (2 inputs -> ``hidden`` -> 1 output)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    text = NETWORK_YAML.format(name=name, version=version, summary=summary, hidden=hidden)
+    (directory / "modreg.yaml").write_text(text)
+    rng = np.random.default_rng(seed)
+    spec = MLPSpec(arch="mlp", hidden=[hidden])
+    tensors = {
+        key: rng.standard_normal(shape).astype(np.float32)
+        for key, shape in expected_tensors(spec, 2, 1).items()
+    }
+    save_file(tensors, str(directory / "weights.safetensors"))
+    return directory
+
+
+def publish_worker(registry: str, sources: list[str], ready: object, results: object) -> None:
+    """Child-process body: signal readiness, then publish each source, reporting outcomes.
+
+    ``ready`` is a multiprocessing Event-like object (or Barrier) and ``results`` a Queue.
+    """
+    from modreg.errors import VersionExists
+    from modreg.registry import Registry
+
+    reg = Registry(registry)
+    wait = getattr(ready, "wait", None)
+    if wait is not None and not hasattr(ready, "set"):
+        wait()  # a Barrier: start together
+    else:
+        ready.set()  # type: ignore[attr-defined]
+    for source in sources:
+        try:
+            outcome = "created" if reg.publish(source).created else "identical"
+        except VersionExists:
+            outcome = "refused"
+        results.put((source, outcome))  # type: ignore[attr-defined]
