@@ -10,6 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from modreg._api import publish, pull
+from modreg.cost import Cost, cost
 from modreg.errors import (
     CheckFailed,
     ConfigError,
@@ -35,27 +36,52 @@ from modreg.errors import (
 if TYPE_CHECKING:
     from modreg.module import Module
     from modreg.registry import Registry
+    from modreg.runtime import (
+        Block,
+        Executable,
+        Hybrid,
+        HybridNet,
+        build,
+        export,
+        load_export,
+        replace,
+        rollout,
+    )
     from modreg.spec.interface import Interface
     from modreg.spec.manifest import Constant, Manifest, Port
 
 __version__ = "0.1.0"
 
 _LAZY = {
+    "Block": "modreg.runtime",
     "Constant": "modreg.spec.manifest",
+    "Executable": "modreg.runtime",
+    "Hybrid": "modreg.runtime",
+    "HybridNet": "modreg.runtime",
     "Interface": "modreg.spec.interface",
     "Manifest": "modreg.spec.manifest",
     "Module": "modreg.module",
     "Port": "modreg.spec.manifest",
     "Registry": "modreg.registry",
+    "build": "modreg.runtime",
+    "export": "modreg.runtime",
+    "load_export": "modreg.runtime",
+    "replace": "modreg.runtime",
+    "rollout": "modreg.runtime",
 }
 
 __all__ = [
+    "Block",
     "CheckFailed",
     "ConfigError",
     "Constant",
+    "Cost",
     "DimensionError",
     "DistillError",
+    "Executable",
     "GraphError",
+    "Hybrid",
+    "HybridNet",
     "InputError",
     "IntegrityError",
     "Interface",
@@ -76,8 +102,14 @@ __all__ = [
     "Registry",
     "VersionExists",
     "__version__",
+    "build",
+    "cost",
+    "export",
+    "load_export",
     "publish",
     "pull",
+    "replace",
+    "rollout",
 ]
 
 

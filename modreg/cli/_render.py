@@ -61,6 +61,18 @@ def _equation_lines(manifest: Manifest) -> list[str]:
     return lines
 
 
+def _cost_line(manifest: Manifest) -> str | None:
+    """``cost: N parameters, F FLOP/sample`` from the manifest (none for hybrids)."""
+    from modreg.cost import estimate
+    from modreg.errors import ModregError
+
+    try:
+        estimated = estimate(manifest)
+    except ModregError:
+        return None
+    return None if estimated is None else f"cost: {estimated}"
+
+
 def show_module(record: VersionRecord, manifest: Manifest) -> None:
     """Print a module's identity, interface, body and file digests."""
     from rich.console import Console

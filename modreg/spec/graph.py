@@ -210,4 +210,3 @@ def parse_lock(text: str | bytes, *, source: str = "modreg.lock") -> LockFile:
 def dump_lock(lock: LockFile) -> str:
     """Canonical JSON text of a lockfile (sorted keys, so equal locks have equal bytes)."""
     return json.dumps(lock.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
-
