@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from modreg.cli._check import check_app
+
 if TYPE_CHECKING:
     from modreg.registry import Registry
 
@@ -33,6 +35,7 @@ RegistryOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print data as JSON.")]
+app.add_typer(check_app, name="check")
 
 
 def _registry(location: str | None) -> Registry:

@@ -32,6 +32,7 @@ from modreg.spec.units import DIMENSIONLESS, parse_unit
 
 __all__ = [
     "MANIFEST_FILE",
+    "CheckSpec",
     "Constant",
     "Manifest",
     "Port",
@@ -125,6 +126,63 @@ class Constant(BaseModel):
 
 
 PortMap = Annotated[dict[str, Port], Field(max_length=256)]
+Metric = Literal["rmse", "mae", "max_rel", "r2"]
+
+
+class CheckSpec(BaseModel):
+    """An accuracy check CI runs on this module (``modreg check``), declared under ``checks:``.
+
+    Without ``replaces`` or ``model`` the module alone is held to ``tolerance`` on ``data``;
+    with ``replaces`` (``NAME@SPEC``) it must match that module drop-in; with ``model`` and
+    ``part`` it must keep the hybrid ``model``'s accuracy when it replaces ``part``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    data: str = Field(min_length=1, max_length=1000)  # CSV or Parquet, relative to the repo root
+    metric: Metric = "rmse"
+    tolerance: str = "2%"
+    replaces: str | None = None
+    model: str | None = None
+    part: str | None = None
+    samples: int = Field(default=2000, ge=0, le=1_000_000)  # uniform draws over input ranges
+    seed: int = 0
+    units: dict[str, str] = {}  # unit of a data column when it differs from the port's
+    wires: dict[str, str] = {}  # wires for inputs the replaced part lacked, e.g. {rho: "1.2"}
+
+    @field_validator("tolerance")
+    @classmethod
+    def _tolerance(cls, value: str) -> str:
+        from modreg.spec.tolerance import parse_tolerance
+
+        parse_tolerance(value)
+        return value
+
+    @field_validator("replaces", "model")
+    @classmethod
+    def _ref(cls, value: str | None) -> str | None:
+        if value is not None:
+            from modreg.spec.names import ModuleRef
+
+            ModuleRef.parse(value)
+        return value
+
+    @field_validator("units")
+    @classmethod
+    def _units(cls, value: dict[str, str]) -> dict[str, str]:
+        for unit in value.values():
+            parse_unit(unit)
+        return value
+
+    @model_validator(mode="after")
+    def _target(self) -> CheckSpec:
+        if (self.model is None) != (self.part is None):
+            raise ValueError("a check names both 'model' (a hybrid) and 'part', or neither")
+        if self.model is not None and self.replaces is not None:
+            raise ValueError("a check has 'replaces' (drop-in) or 'model'+'part', not both")
+        if self.wires and self.part is None:
+            raise ValueError("'wires' feed a replaced part: give 'model' and 'part' too")
+        return self
 
 
 class Manifest(BaseModel):
@@ -147,6 +205,7 @@ class Manifest(BaseModel):
     graph: HybridGraph | None = None
     provenance: dict[str, Scalar] = {}
     metrics: dict[str, float] = {}
+    checks: Annotated[list[CheckSpec], Field(max_length=32)] = []
 
     @field_validator("name")
     @classmethod
