@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     )
     from modreg.spec.interface import Interface
     from modreg.spec.manifest import Constant, Manifest, Port
+    from modreg.tracking import Tracker
 
 __version__ = "0.1.0"
 
@@ -63,6 +64,7 @@ _LAZY = {
     "Module": "modreg.module",
     "Port": "modreg.spec.manifest",
     "Registry": "modreg.registry",
+    "Tracker": "modreg.tracking",
     "build": "modreg.runtime",
     "export": "modreg.runtime",
     "load_export": "modreg.runtime",
@@ -100,6 +102,7 @@ __all__ = [
     "PipelineError",
     "Port",
     "Registry",
+    "Tracker",
     "VersionExists",
     "__version__",
     "build",

@@ -17,8 +17,6 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from modreg.errors import InvalidModule, InvalidWeights
 from modreg.spec.archs import expected_tensors
 from modreg.spec.manifest import MANIFEST_FILE, Manifest, load_manifest
@@ -184,6 +182,8 @@ def check_weights(path: Path, manifest: Manifest) -> None:
 
 
 def _check_finite(path: Path, tensors: dict[str, TensorInfo]) -> None:
+    import numpy as np  # only network modules need it: keep plain imports light
+
     with open(path, "rb") as handle:
         (header_len,) = struct.unpack("<Q", handle.read(8))
     base = 8 + header_len

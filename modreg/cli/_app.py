@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from modreg.cli._check import check_app
+from modreg.cli._distill import distill
 
 if TYPE_CHECKING:
     from modreg.registry import Registry
@@ -36,6 +37,7 @@ RegistryOption = Annotated[
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print data as JSON.")]
 app.add_typer(check_app, name="check")
+app.command("distill")(distill)
 
 
 def _registry(location: str | None) -> Registry:

@@ -41,7 +41,11 @@ def unit_registry() -> pint.UnitRegistry[Any]:
     """The process-wide pint registry (built on first use)."""
     import pint
 
-    return pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
+    # The definition cache (in the user cache dir) halves the registry's build time.
+    try:
+        return pint.UnitRegistry(autoconvert_offset_to_baseunit=True, cache_folder=":auto:")
+    except OSError:  # a read-only home: build without the cache
+        return pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
 
 
 @functools.lru_cache(maxsize=4096)

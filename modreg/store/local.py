@@ -18,12 +18,11 @@ file, never a partial object or record.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import hashlib
 import json
 import os
-import shutil
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -96,11 +95,11 @@ class LocalStore:
         if final.exists() and self.verify_object(sha256) is None:
             return
         tmp = self._tmp()
-        _copy_verified(source, tmp, sha256, size, what=str(source), hash_target=True)
+        _copy_verified(source, tmp, sha256, size, what=str(source))
         # A damaged object already in place is replaced; an intact one is kept.
         if not self._publish_file(tmp, final, exclusive=True) and self.verify_object(sha256):
             tmp = self._tmp()
-            _copy_verified(source, tmp, sha256, size, what=str(source), hash_target=True)
+            _copy_verified(source, tmp, sha256, size, what=str(source))
             self._publish_file(tmp, final, exclusive=False)
 
     def copy_object_to(self, sha256: str, size: int, target: Path) -> None:
@@ -108,7 +107,9 @@ class LocalStore:
         if not source.is_file():
             raise IntegrityError(f"object sha256:{sha256} is missing from {self.location}: "
                                  "run 'modreg verify' and re-publish the module")  # fmt: skip
-        _copy_verified(source, target, sha256, size, what=f"object sha256:{sha256[:12]}")
+        _copy_verified(
+            source, target, sha256, size, what=f"object sha256:{sha256[:12]}", durable=False
+        )
 
     def read_object(self, sha256: str, size: int) -> bytes:
         path = self._object_path(sha256)
@@ -194,15 +195,22 @@ class LocalStore:
             lines = (self.root / _INDEX).read_bytes().splitlines()
         except FileNotFoundError:
             return []
-        entries: dict[tuple[str, str], IndexEntry] = {}
+        rows: dict[tuple[str, str], dict[str, object]] = {}
         for line in lines:
-            with contextlib.suppress(ValueError, TypeError, KeyError):  # torn tail line
-                entry = IndexEntry(**json.loads(line))
-                key = (entry.name, entry.version)
-                if entry.yanked and key in entries:
-                    entry = IndexEntry(**{**entries[key].__dict__, "yanked": True})
-                entries[key] = entry
-        return list(entries.values())
+            try:
+                row = json.loads(line)
+                key = (row["name"], row["version"])
+            except (ValueError, TypeError, KeyError):  # a torn tail line of a crashed writer
+                continue
+            if row.get("yanked") and key in rows:
+                rows[key]["yanked"] = True
+            else:
+                rows[key] = row
+        entries = []
+        for row in rows.values():
+            with contextlib.suppress(TypeError):
+                entries.append(IndexEntry(**row))  # type: ignore[arg-type]
+        return entries
 
     def append_index(self, entry: IndexEntry) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -268,41 +276,57 @@ def _sha256_of(path: Path) -> str:
 
 
 def _copy_verified(
-    source: Path, target: Path, sha256: str, size: int, *, what: str, hash_target: bool = False
+    source: Path, target: Path, sha256: str, size: int, *, what: str, durable: bool = True
 ) -> None:
-    """Copy ``source`` to a new file ``target`` and check digest and size; remove it if bad.
+    """Copy ``source`` to a new file ``target``, hashing exactly the bytes written.
 
-    Reading from the store (``hash_target=False``), the kernel copies (``copy_file_range`` via
-    shutil) on one thread while this thread hashes the immutable source object, so checking
-    costs little more than the copy. Writing into the store, the copy itself is hashed
-    afterwards: a source file changed mid-copy can then never be stored under a wrong digest.
+    One pass over the data, double-buffered: while a worker thread writes chunk *i*, this
+    thread reads chunk *i+1* and hashes it (both ``os.write`` and ``hashlib`` release the
+    GIL on large buffers), so checking costs little more than the copy itself. ``durable``
+    fsyncs the copy (store writes; a pulled copy can always be pulled again). Because the
+    digest covers the written bytes, a source changed mid-copy can never be stored or
+    delivered under a wrong digest. A mismatch removes ``target`` and raises.
     """
-    errors: list[BaseException] = []
-
-    def copy() -> None:
-        try:
-            shutil.copyfile(source, target)
-        except BaseException as exc:  # re-raised on the caller's thread
-            errors.append(exc)
-
-    if hash_target:
-        copy()
-        actual = _sha256_of(target) if not errors else ""
-    else:
-        worker = threading.Thread(target=copy, daemon=True)
-        worker.start()
-        actual = _sha256_of(source)
-        worker.join()
-    if errors:
+    try:
+        actual, written = _copy_hashing(source, target, durable=durable)
+    except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(target)
-        raise errors[0]
-    written = target.stat().st_size
+        raise
     if actual != sha256 or written != size:
         os.unlink(target)
         raise IntegrityError(
             f"{what} does not match its record (expected sha256:{sha256[:12]}, {size} bytes; "
             f"found sha256:{actual[:12]}, {written} bytes): run 'modreg verify'"
         )
-    with open(target, "rb+") as handle:
-        os.fsync(handle.fileno())
+
+
+def _copy_hashing(source: Path, target: Path, *, durable: bool) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    written = 0
+    buffers = [bytearray(CHUNK), bytearray(CHUNK)]
+    with (
+        open(source, "rb", buffering=0) as reader,
+        open(target, "xb", buffering=0) as writer,
+        concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool,
+    ):
+        pending: concurrent.futures.Future[None] | None = None
+        turn = 0
+        while count := reader.readinto(buffers[turn]):
+            view = memoryview(buffers[turn])[:count]
+            digest.update(view)
+            if pending is not None:
+                pending.result()
+            pending = pool.submit(_write_all, writer.fileno(), view)
+            written += count
+            turn = 1 - turn
+        if pending is not None:
+            pending.result()
+        if durable:
+            os.fsync(writer.fileno())
+    return digest.hexdigest(), written
+
+
+def _write_all(fd: int, data: memoryview) -> None:
+    while data:
+        data = data[os.write(fd, data) :]
