@@ -1,0 +1,325 @@
+"""Orchestration: validation, changes of variables, staged fitting, time budget, Pareto front.
+
+Stages run from cheapest to most expensive and stop at the first stage that yields an exact
+equation. Within a stage, tasks (one fitting family on one workspace) are spread over worker
+processes and their results collected in task order, so the answer does not depend on which
+worker finished first: the same seed gives the same expression.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing as mp
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import sympy
+from numpy.typing import NDArray
+
+from modreg.distill._dimensional import DAVariant, dimensional_variants
+from modreg.distill._expr import to_text
+from modreg.distill._fits import fit_constant, fit_gpl, fit_ll, fit_rational
+from modreg.distill._problem import Candidate, Problem, Workspace, score_candidate
+from modreg.distill._tidy import tidy
+from modreg.distill._validate import validate
+
+__all__ = ["DistillResult", "ParetoPoint", "distill_arrays"]
+
+Array = NDArray[np.float64]
+Oracle = Callable[[Array], Array]
+Progress = Callable[[str, float], None]
+SUBSAMPLE = 400
+
+_FAMILIES: dict[str, Callable[[Workspace, Problem], list[Candidate]]] = {
+    "const": fit_constant,
+    "gpl0": lambda w, p: fit_gpl(w, p, level=0),
+    "gpl": fit_gpl,
+    "ll0": lambda w, p: fit_ll(w, p, level=1),
+    "ll": lambda w, p: fit_ll(w, p, level=9),
+    "rational": fit_rational,
+}
+
+
+@dataclass(frozen=True)
+class ParetoPoint:
+    """One equation on the accuracy/complexity front."""
+
+    expression: str
+    complexity: int
+    rmse: float
+    sympy_expr: Any = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class DistillResult:
+    """The chosen equation, its scores on the given data, and the whole Pareto front."""
+
+    expression: str
+    sympy_expr: Any
+    complexity: int
+    rmse: float
+    r2: float
+    max_rel_error: float
+    exact: bool
+    pareto: list[ParetoPoint]
+    seconds: float
+    source: str = ""
+
+
+def _workspaces(problem: Problem, variants: Sequence[DAVariant]) -> list[Workspace]:
+    out = []
+    logs = None
+    for i, var in enumerate(variants):
+        pref = sympy.Mul(
+            *[
+                s ** sympy.Rational(e.numerator, e.denominator)
+                for s, e in zip(problem.symbols, var.prefactor, strict=True)
+                if e
+            ]
+        )
+        groups = [
+            sympy.Mul(
+                *[
+                    s ** sympy.Rational(e.numerator, e.denominator)
+                    for s, e in zip(problem.symbols, g, strict=True)
+                    if e
+                ]
+            )
+            for g in var.groups
+        ]
+        with np.errstate(all="ignore"):
+            pv = _power_values(problem.x, var.prefactor)
+            gv = (
+                np.stack([_power_values(problem.x, g) for g in var.groups], axis=1)
+                if groups
+                else np.zeros((problem.x.shape[0], 0))
+            )
+        if np.all(np.isfinite(pv)) and np.all(pv != 0) and np.all(np.isfinite(gv)):
+            out.append(Workspace(f"da{i}", pref, pv, groups, gv))
+    del logs
+    return out
+
+
+def _peeled(ws: Workspace, problem: Problem) -> Workspace | None:
+    """The workspace with clean power factors moved into the prefactor.
+
+    A log-linear fit of log|z| on log|w_i| estimates how z scales with each variable; a
+    coefficient within 0.03 of a multiple of 1/2 suggests z = w_i**c * rest (multiplicative
+    separability), so the rest is searched alone: G*m1*m2/r**2-like laws whose 'rest' is a
+    sum of squares become a plain polynomial after inversion.
+    """
+    k = ws.w_values.shape[1]
+    z = ws.z(problem)
+    if k < 2 or not np.all(np.isfinite(z)) or np.any(z == 0) or np.any(ws.w_values == 0):
+        return None
+    with np.errstate(all="ignore"):
+        design = np.concatenate([np.ones((z.size, 1)), np.log(np.abs(ws.w_values))], axis=1)
+    coef = np.linalg.lstsq(design, np.log(np.abs(z)), rcond=None)[0][1:]
+    halves = np.round(2 * coef) / 2
+    peel = (np.abs(coef - halves) < 0.03) & (halves != 0)
+    peel &= (halves == np.round(halves)) | np.all(ws.w_values > 0, axis=0)
+    if not peel.any() or peel.all():
+        return None
+    pref, values = ws.prefactor, ws.pref_values.copy()
+    for i in np.flatnonzero(peel):
+        e = sympy.Rational(int(round(2 * halves[i])), 2)
+        pref = pref * ws.w_exprs[i] ** e
+        with np.errstate(all="ignore"):
+            values = values * np.abs(ws.w_values[:, i]) ** float(e) * (
+                np.sign(ws.w_values[:, i]) ** int(e) if e.q == 1 else 1.0
+            )
+    return Workspace(f"{ws.label}p", pref, values, ws.w_exprs, ws.w_values)
+
+
+def _unique(workspaces: list[Workspace]) -> list[Workspace]:
+    """Drop workspaces identical to an earlier one (all-dimensionless inputs: DA == raw)."""
+    out: list[Workspace] = []
+    for ws in workspaces:
+        if not any(
+            o.w_values.shape == ws.w_values.shape
+            and np.array_equal(o.w_values, ws.w_values)
+            and np.array_equal(o.pref_values, ws.pref_values)
+            for o in out
+        ):
+            out.append(ws)
+    return out
+
+
+def _power_values(x: Array, exps: Sequence[Any]) -> Array:
+    out = np.ones(x.shape[0])
+    for i, e in enumerate(exps):
+        if e == 0:
+            continue
+        out = out * (x[:, i] ** int(e) if e.denominator == 1 else np.abs(x[:, i]) ** float(e))
+    return out
+
+
+def _raw_workspace(problem: Problem) -> Workspace:
+    n = problem.x.shape[0]
+    return Workspace("raw", sympy.Integer(1), np.ones(n), list(problem.symbols), problem.x.copy())
+
+
+_STATE: dict[str, Any] = {}
+
+
+def _run_task(task: tuple[int, str]) -> list[Candidate]:
+    idx, family = task
+    problem: Problem = _STATE["problem"]
+    ws: Workspace = _STATE["workspaces"][idx]
+    if family == "const" and ws.w_values.shape[1] > 0:
+        return []
+    if family != "const" and ws.w_values.shape[1] == 0:
+        return []
+    try:
+        return _FAMILIES[family](ws, problem)
+    except (ValueError, np.linalg.LinAlgError, ZeroDivisionError, OverflowError):
+        return []
+
+
+def _run_stage(
+    tasks: list[tuple[int, str]], workers: int, deadline: float
+) -> tuple[list[Candidate], bool]:
+    """Run tasks (in parallel when workers > 1); returns candidates in task order and timed_out."""
+    results: list[Candidate] = []
+    if workers <= 1 or len(tasks) <= 1:
+        for task in tasks:
+            if time.monotonic() > deadline:
+                return results, True
+            found = _run_task(task)
+            results += found
+            if any(c.exact for c in found):
+                break
+        return results, False
+    ctx = mp.get_context("fork")
+    pool = ctx.Pool(min(workers, len(tasks)))
+    try:
+        it = pool.imap(_run_task, tasks)
+        for _ in tasks:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return results, True
+            found = it.next(timeout=remaining)
+            results += found
+            if any(c.exact for c in found):
+                break  # deterministic: always the same prefix of tasks in task order
+    except mp.TimeoutError:
+        return results, True
+    finally:
+        pool.terminate()
+        pool.join()
+    return results, False
+
+
+def pareto_front(cands: Sequence[Candidate]) -> list[Candidate]:
+    """Lowest-error candidate at each complexity, keeping only strict improvements."""
+    best: dict[int, Candidate] = {}
+    for c in cands:
+        cur = best.get(c.complexity)
+        if cur is None or (c.rmse, str(c.expr)) < (cur.rmse, str(cur.expr)):
+            best[c.complexity] = c
+    front: list[Candidate] = []
+    for comp in sorted(best):
+        c = best[comp]
+        if not front or c.rmse < front[-1].rmse * (1 - 1e-9):
+            front.append(c)
+    return front
+
+
+def choose(front: Sequence[Candidate]) -> Candidate:
+    """Selection rule: the simplest exact point (max relative error < 1e-6) if there is one;
+    otherwise the point with the largest drop in log(rmse) per added node, among points whose
+    rmse is within 10x of the most accurate point's (PySR's "best" score)."""
+    for c in front:
+        if c.exact:
+            return c
+    floor = front[-1].rmse
+    pool = [c for c in front if c.rmse <= 10 * floor + 1e-300]
+    best, best_score = pool[0], -math.inf
+    prev: Candidate | None = None
+    for c in front:
+        if prev is not None and c in pool:
+            score = (math.log(prev.rmse + 1e-300) - math.log(c.rmse + 1e-300)) / max(
+                1, c.complexity - prev.complexity
+            )
+            if score > best_score:
+                best, best_score = c, score
+        prev = c
+    return best
+
+
+def distill_arrays(
+    X: Array,
+    y: Array,
+    names: list[str],
+    units: list[dict[str, float]] | None = None,
+    target_unit: dict[str, float] | None = None,
+    time_budget: float = 60.0,
+    seed: int = 0,
+    workers: int = 2,
+    oracle: Oracle | None = None,
+    progress: Progress | None = None,
+) -> DistillResult:
+    """Find a concise equation y = f(X) (see the package docstring for the method)."""
+    start = time.monotonic()
+    deadline = start + 0.95 * time_budget
+    x, yv = validate(X, y, names, units, target_unit)
+    rng = np.random.default_rng(seed)
+    sub = np.sort(rng.choice(x.shape[0], size=min(SUBSAMPLE, x.shape[0]), replace=False))
+    problem = Problem(x, yv, list(names), sub.astype(np.int64), deadline)
+    variants = dimensional_variants(units, target_unit or {}) if units is not None else []
+    base = [*_workspaces(problem, variants), _raw_workspace(problem)]
+    workspaces = _unique(base + [p for w in base if (p := _peeled(w, problem)) is not None])
+    report = progress or (lambda _s, _f: None)
+    cands: list[Candidate] = []
+    stages = _stages(workspaces)
+    timed_out = False
+    for i, (label, tasks) in enumerate(stages):
+        report(label, i / len(stages))
+        _STATE.update(problem=problem, workspaces=workspaces, oracle=oracle, seed=seed)
+        found, timed_out = _run_stage(tasks, workers, deadline)
+        cands += found
+        if timed_out or any(c.exact for c in cands):
+            break
+    report("done", 1.0)
+    return _result(cands, problem, time.monotonic() - start, timed_out)
+
+
+def _stages(workspaces: Sequence[Workspace]) -> list[tuple[str, list[tuple[int, str]]]]:
+    """Cheap families on every workspace first (dimensional ones before the raw variables)."""
+    every = range(len(workspaces))
+    return [
+        ("power laws", [(i, f) for i in every for f in ("const", "gpl0")]),
+        ("polynomial libraries", [(i, f) for i in every for f in ("ll0", "rational")]),
+        ("function libraries", [(i, f) for i in every for f in ("gpl", "ll")]),
+    ]
+
+
+def _result(
+    cands: list[Candidate], problem: Problem, seconds: float, timed_out: bool
+) -> DistillResult:
+    if not cands:
+        mean = score_candidate(sympy.Float(float(np.mean(problem.y)), 15), problem, "mean")
+        assert mean is not None
+        cands = [mean]
+    front = pareto_front(cands)
+    best = choose(front)
+    tidied = score_candidate(tidy(best.expr, problem), problem, best.source)
+    if tidied is not None and tidied.complexity < best.complexity and tidied.exact >= best.exact:
+        front = pareto_front([*cands, tidied])
+        best = tidied
+    points = [ParetoPoint(to_text(c.expr), c.complexity, c.rmse, c.expr) for c in front]
+    return DistillResult(
+        expression=to_text(best.expr),
+        sympy_expr=best.expr,
+        complexity=best.complexity,
+        rmse=best.rmse,
+        r2=best.r2,
+        max_rel_error=best.max_rel,
+        exact=best.exact,
+        pareto=points,
+        seconds=seconds,
+        source=best.source,
+    )

@@ -1,0 +1,228 @@
+"""Cheap exact fits: sparse linear least squares over term libraries, on transformed targets.
+
+Three families, each a linear problem on a row subsample:
+
+* generalised power law: log|z| = c0 + sum c_j log|phi_j| + sum d_k m_k;
+* linear library: T(z) = sum c_j t_j for T in identity, square, inverse, sqrt, log, exp and
+  the trigonometric functions and their inverses (so z = T^-1(sum));
+* rational: z = (sum a_j p_j) / (1 + sum b_k q_k), linear after multiplying out.
+
+Selected fits are rebuilt symbolically, their constants snapped, and scored on all rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import sympy
+from numpy.typing import NDArray
+
+from modreg.distill._library import Columns, gpl_columns, ll_columns, monomials, to_sympy
+from modreg.distill._problem import (
+    Candidate,
+    Problem,
+    Workspace,
+    out_of_time,
+    score_candidate,
+    with_scale,
+)
+from modreg.distill._snap import float_constant, snap_constant, snap_exponent
+from modreg.distill._sparse import SparseFit, sparse_fit, tiered_fit
+
+__all__ = ["fit_constant", "fit_gpl", "fit_ll", "fit_rational"]
+
+Array = NDArray[np.float64]
+NEAR = 1e-5  # fits this close in the transformed space are worth rebuilding
+
+
+def _sub(ws: Workspace, problem: Problem) -> tuple[Array, Array]:
+    return ws.w_values[problem.sub], ws.z(problem)[problem.sub]
+
+
+def fit_constant(ws: Workspace, problem: Problem) -> list[Candidate]:
+    """y = C * prefactor (all the dimensional analysis leaves is a number)."""
+    return with_scale(ws.prefactor, problem, f"{ws.label}:const")
+
+
+def _coef(value: float) -> sympy.Expr:
+    snapped = snap_constant(value, rel_tol=1e-6)
+    return snapped if snapped is not None else float_constant(value)
+
+
+def _gpl_shape(fit: SparseFit, cols: Columns, ws: Workspace, problem: Problem) -> sympy.Expr:
+    factors: list[sympy.Expr] = []
+    for j, c in zip(fit.columns, fit.coefs, strict=True):
+        r = cols.recipes[j]
+        if r[0] == "one":
+            continue
+        if r[0] != "logabs":
+            factors.append(sympy.exp(_coef(c) * to_sympy(r, ws.w_exprs)))
+            continue
+        phi = to_sympy(r[1], ws.w_exprs)
+        e = snap_exponent(c)
+        if e is None:
+            factors.append(sympy.Abs(phi) ** float_constant(c))
+            continue
+        pw = sympy.Rational(e.numerator, e.denominator)
+        factors.append(phi**pw if e.denominator == 1 else sympy.Abs(phi) ** pw)
+    return sympy.Mul(*factors)
+
+
+def fit_gpl(ws: Workspace, problem: Problem, level: int = 9) -> list[Candidate]:
+    """Generalised power law in the primitive factors of the working variables."""
+    v, z = _sub(ws, problem)
+    ok = np.isfinite(z) & (np.abs(z) > 0)
+    if ws.w_values.shape[1] == 0 or ok.sum() < 0.9 * z.size:
+        return []
+    cols = gpl_columns(v[ok], trig=level > 0)
+    a = cols.matrix()
+    t = np.log(np.abs(z[ok]))
+    forced = tuple(
+        j
+        for j, r in enumerate(cols.recipes)
+        if r[0] == "one" or (r[0] == "logabs" and r[1][0] == "mono")
+    )
+    fits = tiered_fit(a, t, cols.tiers, max_terms=5, beam=4, forced=forced, level=level, deadline=problem.deadline)
+    out: list[Candidate] = []
+    for fit in fits[:3]:
+        if fit.rel_residual > NEAR:
+            continue
+        shape = _gpl_shape(fit, cols, ws, problem)
+        out += with_scale(_fix_abs(ws.prefactor * shape, problem), problem, f"{ws.label}:gpl")
+    return out
+
+
+def _fix_abs(expr: sympy.Expr, problem: Problem) -> sympy.Expr:
+    """Drop abs() around sub-expressions that are positive on all the data."""
+    from modreg.distill._expr import evaluate
+
+    reps = {}
+    for node in sympy.preorder_traversal(expr):
+        if isinstance(node, sympy.Abs):
+            inner = evaluate(node.args[0], problem.env, problem.y.shape[0])
+            if np.all(inner > 0):
+                reps[node] = node.args[0]
+    return expr.xreplace(reps) if reps else expr
+
+
+Transform = tuple[str, Callable[[Array], Array], Callable[[sympy.Expr], sympy.Expr]]
+
+
+def _transforms(z: Array) -> list[Transform]:
+    """Target transforms T valid on this z, with the inverse that rebuilds z from T(z)."""
+    pos, neg = bool(np.all(z > 0)), bool(np.all(z < 0))
+    sgn = -1 if neg else 1
+    out: list[Transform] = [("id", lambda t: t, lambda s: s)]
+    if pos or neg:
+        out += [
+            ("sq", lambda t: t**2, lambda s: sgn * sympy.sqrt(s)),
+            ("inv", lambda t: 1 / t, lambda s: 1 / s),
+            ("invsq", lambda t: 1 / t**2, lambda s: sgn / sympy.sqrt(s)),
+            ("sqrt", lambda t: np.sqrt(np.abs(t)), lambda s: sgn * s**2),
+            ("log", lambda t: np.log(np.abs(t)), lambda s: sgn * sympy.exp(s)),
+        ]
+    else:
+        out.append(("inv", lambda t: 1 / t, lambda s: 1 / s))
+    lo, hi = float(np.min(z)), float(np.max(z))
+    if hi < 30:
+        out.append(("exp", np.exp, sympy.log))
+    if -np.pi / 2 <= lo and hi <= np.pi / 2:
+        out += [("sin", np.sin, sympy.asin), ("tan", np.tan, sympy.atan)]
+    if lo >= 0 and hi <= np.pi:
+        out.append(("cos", np.cos, sympy.acos))
+    if lo >= -1 and hi <= 1:
+        out += [("asin", np.arcsin, sympy.sin), ("acos", np.arccos, sympy.cos)]
+    out.append(("atan", np.arctan, sympy.tan))
+    return out
+
+
+def _linear_sum(fit: SparseFit, cols: Columns, ws: Workspace, snap: bool) -> sympy.Expr:
+    terms = []
+    for j, c in zip(fit.columns, fit.coefs, strict=True):
+        const = _coef(c) if snap else float_constant(c, digits=15)
+        terms.append(const * to_sympy(cols.recipes[j], ws.w_exprs))
+    return sympy.Add(*terms)
+
+
+def _rebuild(
+    fits: list[SparseFit],
+    build: Callable[[SparseFit, bool], sympy.Expr],
+    problem: Problem,
+    source: str,
+) -> list[Candidate]:
+    out: list[Candidate] = []
+    for fit in fits[:2]:
+        if fit.rel_residual > NEAR:
+            continue
+        for snap in (True, False):
+            cand = score_candidate(_fix_abs(build(fit, snap), problem), problem, source)
+            if cand is not None:
+                out.append(cand)
+                if cand.exact:
+                    break
+    return out
+
+
+def fit_ll(ws: Workspace, problem: Problem, level: int = 9) -> list[Candidate]:
+    """T(z) as a sparse sum of library terms, for every applicable transform T."""
+    v, z = _sub(ws, problem)
+    if not np.all(np.isfinite(z)):
+        return []
+    cols = ll_columns(v, trig=level > 1)
+    a = cols.matrix()
+    out: list[Candidate] = []
+    for name, fwd, inv in _transforms(z):
+        if out_of_time(problem):
+            break
+        with np.errstate(all="ignore"):
+            t = fwd(z)
+        if not np.all(np.isfinite(t)) or np.ptp(t) == 0:
+            continue
+        fits = tiered_fit(
+            a, t, cols.tiers, 10, 4, forced=(0,), level=level, deadline=problem.deadline
+        )
+
+        def build(
+            fit: SparseFit, snap: bool, inv: Callable[[sympy.Expr], sympy.Expr] = inv
+        ) -> sympy.Expr:
+            return ws.prefactor * inv(_linear_sum(fit, cols, ws, snap))
+
+        out += _rebuild(fits, build, problem, f"{ws.label}:ll-{name}")
+        if any(c.exact for c in out):
+            break
+    return out
+
+
+def fit_rational(ws: Workspace, problem: Problem) -> list[Candidate]:
+    """z = P/Q with P, Q sparse polynomials (Q's constant term fixed to 1)."""
+    v, z = _sub(ws, problem)
+    k = v.shape[1]
+    if k == 0 or not np.all(np.isfinite(z)):
+        return []
+    from fractions import Fraction as F
+
+    pos = [bool(np.all(v[:, i] > 0)) for i in range(k)]
+    exps = (F(-2), F(-1), F(1), F(2))
+    num = Columns(v, 4000)
+    num.add(("one",), constant_ok=True)
+    for m in monomials(k, 2, exps, pos):
+        num.add(("mono", m))
+    den = Columns(v, 4000)
+    for m in monomials(k, 2, exps, pos):
+        den.add(("mono", m))
+    n_num = len(num)
+    a = np.concatenate([num.matrix(), -z[:, None] * den.matrix()], axis=1)
+    fits = sparse_fit(a, z, max_terms=6, beam=4, forced=(0,))
+
+    def build(fit: SparseFit, snap: bool) -> sympy.Expr:
+        p, q = [], [sympy.Integer(1)]
+        for j, c in zip(fit.columns, fit.coefs, strict=True):
+            const = _coef(c) if snap else float_constant(c, digits=15)
+            if j < n_num:
+                p.append(const * to_sympy(num.recipes[j], ws.w_exprs))
+            else:
+                q.append(const * to_sympy(den.recipes[j - n_num], ws.w_exprs))
+        return ws.prefactor * sympy.Add(*p) / sympy.Add(*q)
+
+    return _rebuild(fits, build, problem, f"{ws.label}:rational")

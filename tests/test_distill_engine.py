@@ -1,0 +1,151 @@
+"""Fast tests of the distillation engine: exact recovery, dimensional analysis, determinism,
+and input validation."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import sympy
+
+from modreg.distill import dimensional_variants, distill_arrays
+from modreg.errors import DistillError
+
+M, S, KG = "m", "s", "kg"
+
+
+def _rows(n: int, k: int, lo: float = 1.0, hi: float = 5.0, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(lo, hi, size=(n, k))
+
+
+def _same(expr: sympy.Expr, truth: sympy.Expr) -> bool:
+    return sympy.simplify(expr - truth) == 0
+
+
+def test_gravity_recovered_exactly() -> None:
+    x = _rows(2000, 4)
+    g, m1, m2, r = x.T
+    res = distill_arrays(
+        x,
+        g * m1 * m2 / r**2,
+        ["G", "m1", "m2", "r"],
+        units=[{M: 3, S: -2, KG: -1}, {KG: 1}, {KG: 1}, {M: 1}],
+        target_unit={M: 1, S: -2, KG: 1},
+        time_budget=20,
+    )
+    G, m1s, m2s, rs = sympy.symbols("G m1 m2 r")
+    assert res.exact
+    assert _same(res.sympy_expr, G * m1s * m2s / rs**2)
+    assert res.max_rel_error < 1e-9
+    assert res.pareto and res.pareto[-1].complexity >= res.pareto[0].complexity
+
+
+def test_pendulum_period_with_units() -> None:
+    x = _rows(1000, 3)
+    length, g, _mass = x.T
+    res = distill_arrays(
+        x,
+        2 * np.pi * np.sqrt(length / g),
+        ["L", "g", "m"],
+        units=[{M: 1}, {M: 1, S: -2}, {KG: 1}],
+        target_unit={S: 1},
+        time_budget=20,
+    )
+    L, g_ = sympy.symbols("L g")
+    assert res.exact
+    assert _same(res.sympy_expr, 2 * sympy.pi * sympy.sqrt(L / g_))
+    assert "pi" in res.expression
+
+
+def test_drag_force_without_units() -> None:
+    x = _rows(1500, 4, 0.5, 3.0, seed=1)
+    rho, cd, area, v = x.T
+    res = distill_arrays(x, 0.5 * rho * cd * area * v**2, ["rho", "Cd", "A", "v"], time_budget=20)
+    rho_s, cd_s, a_s, v_s = sympy.symbols("rho Cd A v")
+    assert res.exact
+    assert _same(res.sympy_expr, rho_s * cd_s * a_s * v_s**2 / 2)
+
+
+def test_sum_with_trig_term() -> None:
+    x = _rows(1500, 3, seed=2)
+    q, e, th = x.T
+    res = distill_arrays(x, q * (e + np.cos(th)), ["q", "E", "theta"], time_budget=20)
+    assert res.exact
+    assert res.r2 > 1 - 1e-12
+
+
+def test_pi_groups_match_hand_computation() -> None:
+    # Drag: F = f(rho, v, A, mu). Repeating rho, v, A: prefactor rho*v**2*A, one group.
+    units = [{KG: 1, M: -3}, {M: 1, S: -1}, {M: 2}, {KG: 1, M: -1, S: -1}]
+    variants = dimensional_variants(units, {KG: 1, M: 1, S: -2})
+    f = Fraction
+    hand_pref = (f(1), f(2), f(1), f(0))
+    hand_group = (
+        f(-1),
+        f(-1),
+        f(-1, 2),
+        f(1),
+    )  # mu / (rho v sqrt(A)): the Reynolds number's inverse
+    assert any(v.prefactor == hand_pref and v.groups == (hand_group,) for v in variants)
+    for var in variants:
+        assert len(var.groups) == 1  # 4 variables, rank 3
+
+
+def test_pendulum_pi_groups() -> None:
+    variants = dimensional_variants([{M: 1}, {M: 1, S: -2}, {KG: 1}], {S: 1})
+    assert variants[0].prefactor == (Fraction(1, 2), Fraction(-1, 2), Fraction(0))
+    assert variants[0].groups == ()
+
+
+def test_inconsistent_units_fall_back_to_raw_variables() -> None:
+    x = _rows(1000, 2)
+    # Wrong unit on purpose: the output is a*b but the declared units cannot build it.
+    res = distill_arrays(
+        x, x[:, 0] * x[:, 1], ["a", "b"], units=[{M: 1}, {M: 1}], target_unit={S: 1}, time_budget=10
+    )
+    assert res.exact
+    assert res.expression in ("a*b", "b*a")
+
+
+def test_deterministic_for_a_seed() -> None:
+    x = _rows(1000, 3, seed=3)
+    y = x[:, 0] / (1 + x[:, 1] * x[:, 2])
+    a = distill_arrays(x, y, ["a", "b", "c"], time_budget=10, seed=7)
+    b = distill_arrays(x, y, ["a", "b", "c"], time_budget=10, seed=7)
+    assert a.expression == b.expression
+    assert [p.expression for p in a.pareto] == [p.expression for p in b.pareto]
+
+
+def test_budget_exhaustion_is_not_exact() -> None:
+    rng = np.random.default_rng(4)
+    x = rng.uniform(1, 2, size=(500, 3))
+    y = rng.normal(size=500)  # noise: nothing exact exists
+    res = distill_arrays(x, y, ["a", "b", "c"], time_budget=3)
+    assert not res.exact
+    assert res.seconds < 3 * 1.3
+
+
+@pytest.mark.parametrize(
+    ("x", "y", "names", "match"),
+    [
+        (np.ones((50, 2)), np.full(50, np.nan), ["a", "b"], "not finite"),
+        (np.full((50, 2), np.inf), np.arange(50.0), ["a", "b"], "not finite"),
+        (_rows(5, 2), np.arange(5.0), ["a", "b"], "at least"),
+        (_rows(50, 2), np.ones(50), ["a", "b"], "constant"),
+        (_rows(50, 2), np.arange(49.0), ["a", "b"], "rows"),
+        (_rows(50, 2), np.arange(50.0), ["a"], "names"),
+        (_rows(50, 2), np.arange(50.0), ["a", "2b"], "identifier"),
+        (_rows(50, 2), np.arange(50.0), ["a", "a"], "duplicate"),
+    ],
+)
+def test_bad_input_raises(x: np.ndarray, y: np.ndarray, names: list[str], match: str) -> None:
+    with pytest.raises(DistillError, match=match):
+        distill_arrays(x, y, names, time_budget=5)
+
+
+def test_units_length_mismatch_raises() -> None:
+    with pytest.raises(DistillError, match="unit entries"):
+        distill_arrays(
+            _rows(50, 2), np.arange(50.0), ["a", "b"], units=[{M: 1}], target_unit={M: 1}
+        )
