@@ -267,7 +267,7 @@ def test_drag_law_from_a_trained_network(
     result = distill_json(run, *args)
     assert result["form"] == "parallel"
     assert result["outputs"]["F"]["equation"].count("v") >= 1
-    assert result["cost"]["cost_ratio"] > 50
+    assert result["cost"]["cost_ratio"] > 10  # a tiny teacher: the law is still far cheaper
     student = modreg.Module.from_dir(out)
     assert student.manifest.provenance["distilled_from"] == "baseball/drag-net@0.1.0"
     assert student.interface.inputs == teacher_ports(teachers).inputs
@@ -277,11 +277,7 @@ def test_drag_law_from_a_trained_network(
     rmse = fidelity_rmse(teacher, student, seed=123)
     assert rmse == pytest.approx(result["rmse"], rel=0.1)
     assert rmse == pytest.approx(student.manifest.metrics["teacher_rmse_F"], rel=0.1)
-    if "norm(v)" not in result["expression"]:
-        pytest.xfail(
-            f"engine returned {result['expression']}: it keeps only fits within 1e-5 of the "
-            "data, so a network's ~1 % error hides -k*norm(v)*v (engine work in progress)"
-        )
+    assert "norm(v)" in result["expression"], result["expression"]
     coefficient = float(student.manifest.constants["c1"].value)  # type: ignore[arg-type]
     assert coefficient == pytest.approx(-K_DRAG, rel=0.05)
 

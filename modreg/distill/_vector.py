@@ -29,6 +29,7 @@ import sympy as sp
 
 from modreg.distill._engine import DistillResult, distill_arrays
 from modreg.distill._expr import evaluate
+from modreg.distill._parsimony import parsimonious
 from modreg.errors import DistillError
 from modreg.spec.expr import Dot, Norm, format_expression
 from modreg.spec.manifest import Port
@@ -178,7 +179,13 @@ def _timed_out(result: DistillResult, budget: float) -> bool:
 
 
 def _run_engine(
-    features: Features, rows: Array, target: Array, unit: str, search: Search
+    features: Features,
+    rows: Array,
+    target: Array,
+    unit: str,
+    search: Search,
+    weights: Array | None = None,
+    score: Callable[[Any], float] | None = None,
 ) -> DistillResult:
     """The engine on the given rows; numeric warnings of its trial fits are expected noise.
 
@@ -192,7 +199,7 @@ def _run_engine(
         return _constant_result(float(np.mean(target)))
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
-        return distill_arrays(
+        result = distill_arrays(
             features.values[rows],
             target,
             features.names,
@@ -204,6 +211,7 @@ def _run_engine(
             oracle=search.oracle,
             progress=search.progress,
         )
+        return parsimonious(result, features.values[rows], target, features.names, weights, score)
 
 
 def _constant_result(value: float) -> DistillResult:
@@ -397,8 +405,15 @@ def _directional(
         )
     pick = next((c for c in good if c.offset is None), good[0])
     unit = str(parse_unit(port.unit) / parse_unit(inputs[pick.name].unit))
-    result = _run_engine(features, pick.rows, pick.s, unit, search)
     u = np.asarray(arrays[pick.name], dtype=np.float64)
+    weights = np.einsum("ij,ij->i", u[pick.rows], u[pick.rows])  # score s by the error in y
+    offset = np.zeros(port.shape) if pick.offset is None else pick.offset
+
+    def vector_error(expr: Any) -> float:  # the whole output, on every sample
+        with np.errstate(all="ignore"):
+            return _rms(offset + features.evaluate(expr)[:, None] * u - y)
+
+    result = _run_engine(features, pick.rows, pick.s, unit, search, weights, vector_error)
     offset = np.zeros(port.shape) if pick.offset is None else pick.offset
     direction = sp.Symbol(pick.name, real=True)
     shift = 0 if pick.offset is None else sp.Symbol(offset_name, real=True)

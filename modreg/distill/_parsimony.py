@@ -1,0 +1,136 @@
+"""Parsimony for inexact targets: a trained network is a law plus ~1 % systematic error.
+
+The search keeps only fits that are exact to ~1e-5, plus its most accurate inexact fits,
+which on a network teacher are many-term curves that model the network's own error. Here
+simple power laws ``c * x_j**p`` and ``c * x_j**p * x_k**q`` (exponents on a grid of halves
+in [-2, 3]; ``c`` by weighted least squares) join the Pareto front, every point is scored
+by the same weighted RMSE, and the chosen equation is:
+
+    the simplest point whose RMSE is within ``TOLERANCE`` (50 %) of the most accurate one.
+
+A network's error is systematic, not independent noise, so likelihood criteria (BIC) would
+still pick the curve that models it; a fixed tolerance on the error states the trade-off
+plainly. ``weights`` carry the target into the space the user sees: a vector output
+``F = s * u`` is scored with ``|u|**2``, so the RMSE is that of ``F``, not of ``s``.
+Exact results are left alone: there the simplest *exact* point is already chosen.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import replace
+
+import numpy as np
+import sympy as sp
+from numpy.typing import NDArray
+
+from modreg.distill._engine import DistillResult, ParetoPoint
+from modreg.distill._expr import evaluate
+from modreg.spec.expr import format_expression
+
+__all__ = ["TOLERANCE", "parsimonious"]
+
+Array = NDArray[np.float64]
+TOLERANCE = 0.5
+EXPONENTS = tuple(p / 2 for p in range(-4, 7) if p)
+
+
+def _power_laws(x: Array, y: Array, w: Array, names: list[str]) -> list[sp.Expr]:
+    """The best ``c * prod(x_j**p_j)`` for each feature and each pair of positive features."""
+    positive = [j for j in range(x.shape[1]) if np.all(x[:, j] > 0)]
+    laws: list[sp.Expr] = []
+    for size in (1, 2):
+        for cols in itertools.combinations(positive, size):
+            best: tuple[float, float, tuple[float, ...]] | None = None
+            for powers in itertools.product(EXPONENTS, repeat=size):
+                with np.errstate(all="ignore"):
+                    f = np.prod([x[:, j] ** p for j, p in zip(cols, powers, strict=True)], axis=0)
+                    c = float(np.sum(w * f * y) / np.sum(w * f * f))
+                    loss = float(np.sum(w * (y - c * f) ** 2))
+                if np.isfinite(loss) and (best is None or loss < best[0]):
+                    best = (loss, c, powers)
+            if best is not None:
+                _, c, powers = best
+                factors = [
+                    sp.Symbol(names[j], real=True) ** sp.nsimplify(p)
+                    for j, p in zip(cols, powers, strict=True)
+                ]
+                laws.append(sp.Float(c, 8) * sp.Mul(*factors))
+    return laws
+
+
+def _complexity(expr: sp.Expr) -> int:
+    return sum(1 for _ in sp.preorder_traversal(expr))
+
+
+Score = Callable[[sp.Expr], float]
+
+
+def parsimonious(
+    result: DistillResult,
+    x: Array,
+    y: Array,
+    names: list[str],
+    weights: Array | None = None,
+    score: Score | None = None,
+) -> DistillResult:
+    """Add simple power laws to an inexact result's front and choose by the rule above.
+
+    ``score`` (default: weighted RMSE on ``x, y``) rates a candidate where the user sees
+    it: for a vector output, the error of the whole vector on *every* sample, including
+    those too short to define its scale, where a curve fitted to noise tends to blow up.
+    """
+    if result.exact:
+        return result
+    w = np.ones_like(y) if weights is None else weights
+    env = {name: x[:, j] for j, name in enumerate(names)}
+
+    def weighted(expr: sp.Expr) -> float:
+        with np.errstate(all="ignore"):
+            err = evaluate(expr, env, len(y)) - y
+            return float(np.sqrt(np.sum(w * err**2) / np.sum(w)))
+
+    rate = score or weighted
+
+    def scored(expr: sp.Expr, text: str, complexity: int) -> ParetoPoint:
+        rmse = rate(expr)
+        return ParetoPoint(text, complexity, rmse if np.isfinite(rmse) else np.inf, expr)
+
+    points = [scored(p.sympy_expr, p.expression, p.complexity) for p in result.pareto]
+    points += [
+        scored(law, format_expression(law), _complexity(law)) for law in _power_laws(x, y, w, names)
+    ]
+    finite = [p for p in points if np.isfinite(p.rmse)]
+    if not finite:
+        return result
+    best = min(p.rmse for p in finite)
+    chosen = min(
+        (p for p in finite if p.rmse <= (1 + TOLERANCE) * best),
+        key=lambda p: (p.complexity, p.rmse),
+    )
+    values = evaluate(chosen.sympy_expr, env, len(y))
+    ss_tot = float(np.sum((y - y.mean()) ** 2))
+    with np.errstate(all="ignore"):
+        r2 = 1.0 - float(np.sum((values - y) ** 2)) / ss_tot if ss_tot > 0 else 0.0
+        rel = float(np.max(np.abs(values - y) / np.maximum(np.abs(y), 1e-12)))
+    return replace(
+        result,
+        expression=chosen.expression,
+        sympy_expr=chosen.sympy_expr,
+        complexity=chosen.complexity,
+        rmse=float(np.sqrt(np.mean((values - y) ** 2))),
+        r2=r2,
+        max_rel_error=rel,
+        pareto=_front(finite),
+        source=result.source + "+parsimony",
+    )
+
+
+def _front(points: list[ParetoPoint]) -> list[ParetoPoint]:
+    """The non-dominated points: each is more accurate than every simpler one."""
+    front: list[ParetoPoint] = []
+    for point in sorted(points, key=lambda p: (p.complexity, p.rmse)):
+        if not front or point.rmse < front[-1].rmse:
+            front.append(point)
+    return front
