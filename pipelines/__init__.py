@@ -1,0 +1,1 @@
+"""The showcase pipeline's stages (run by DVC: see dvc.yaml)."""

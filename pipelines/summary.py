@@ -1,0 +1,66 @@
+"""The showcase's closing table: accuracy, cost, recovered constants, savings on meteorites."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+def _load(name: str) -> dict[str, Any]:
+    path = Path("metrics") / f"{name}.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _f(data: dict[str, Any], key: str, spec: str) -> str:
+    value = data.get(key)
+    return format(value, spec) if isinstance(value, int | float) else "-"
+
+
+def rows() -> list[tuple[str, str, str]]:
+    distill, validate, reuse = _load("distill"), _load("validate"), _load("reuse")
+    v, d, r = validate, distill, reuse
+    table = [
+        ("landing error with networks (test)", f"{_f(v, 'landing_error_networks_m', '.3f')} m", ""),
+        ("landing error with equations (test)", f"{_f(v, 'landing_error_equations_m', '.3f')} m",
+         f"limit {_f(v, 'landing_error_limit_m', '.3f')} m"),
+        ("FLOPs per sample: networks -> equations",
+         f"{_f(v, 'networks_flops_per_sample', ',.0f')} -> "
+         f"{_f(v, 'equations_flops_per_sample', ',.0f')}",
+         f"{_f(v, 'flops_ratio', ',.0f')}x cheaper"),
+        ("parameters: networks -> equations",
+         f"{_f(v, 'networks_parameters', ',.0f')} -> {_f(v, 'equations_parameters', ',.0f')}", ""),
+        ("latency at batch 4,096", f"{_f(v, 'latency_ratio', ',.1f')}x faster", ""),
+        ("g recovered", f"{_f(d, 'g_recovered', '.4f')} m/s²", f"truth {_f(d, 'g_true', 'g')}"),
+        ("drag coefficient recovered", _f(d, "drag_cd_recovered", ".4f"),
+         f"truth {_f(d, 'drag_cd_true', 'g')}"),
+        ("meteorites: training compute to the same error",
+         f"{_f(r, 'compute_ratio_flops', ',.0f')}x less FLOPs",
+         f"at {_f(r, 'target_landing_error_m', '.1f')} m held-out"),
+        ("meteorites: training wall time to the same error",
+         f"{_f(r, 'compute_ratio_seconds', ',.1f')}x less", ""),
+        ("meteorites: error from few flights, hybrid vs MLP",
+         f"{_f(r, 'hybrid_error_small_data_m', '.1f')} m vs "
+         f"{_f(r, 'mlp_error_small_data_m', '.1f')} m", ""),
+    ]  # fmt: skip
+    published = _load("publish")
+    table += [(f"published {n}", i["version"], i["digest"][:19]) for n, i in published.items()]
+    return table
+
+
+def main() -> None:
+    table = Table(title="modreg showcase: baseball -> equations -> meteorites")
+    for column, justify in (("what", "left"), ("result", "right"), ("reference", "right")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for row in rows():
+        table.add_row(*row)
+    Console().print(table)
+    print("plots: plots/*.png  metrics: metrics/*.json")
+    print("runs:  mlflow ui --backend-store-uri sqlite:///mlflow.db")
+
+
+if __name__ == "__main__":
+    main()
