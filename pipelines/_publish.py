@@ -38,8 +38,8 @@ def publish_all(modules: Sequence[Module], registry: Registry | None = None) -> 
     return [registry.publish(module.path) for module in modules]
 
 
-def run_key(stage: str, params: dict[str, Any], inputs: Sequence[Path]) -> str:
-    """A deterministic id of a stage run: its params and the digests of its inputs.
+def run_key(stage: str, params: Any, inputs: Sequence[Path]) -> str:
+    """A deterministic id of a stage run: its own params and the bytes of its inputs.
 
     Module provenance records this key (identical runs give identical module digests) and
     the MLflow run is tagged with it (``tags.modreg_run_key``), so each finds the other.

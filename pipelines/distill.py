@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 import modreg
 from modreg.distill import distill_module
 from modreg.errors import PipelineError
-from pipelines._common import load_params, parse_section, stage, write_json
+from pipelines._common import load_params, parse_section, require, stage, write_json
 from pipelines._publish import project_registry
 
 OUT = Path("distilled")
@@ -31,6 +31,7 @@ class DistillParams(BaseModel):
     seed: int
     samples: Annotated[int, Field(ge=100)]
     time_budget: Annotated[float, Field(gt=0)]
+    states: str  # where the teachers are queried: the states they were trained on
     teachers: dict[str, str]  # output folder -> teacher NAME@SPEC
 
 
@@ -66,6 +67,7 @@ def main() -> None:
     params = load_params()
     p = parse_section(DistillParams, params, "distill")
     registry = project_registry()
+    states = require(p.states, "simulate")
     shutil.rmtree(OUT, ignore_errors=True)
     metrics: dict[str, float] = {}
     modules: dict[str, modreg.Module] = {}
@@ -74,6 +76,7 @@ def main() -> None:
             report = distill_module(
                 teacher,
                 out=OUT / folder,
+                data=states,
                 registry=registry,
                 samples=p.samples,
                 time_budget=p.time_budget,

@@ -89,7 +89,9 @@ def main() -> None:
     drag = modreg.Module.from_dir(require("distilled/drag", "distill"))
     require("metrics/validate.json", "validate")
     found = recovered(gravity, drag, params["ball"])
-    key = run_key("publish", params, [gravity.path / MANIFEST_FILE, drag.path / MANIFEST_FILE])
+    key = run_key(
+        "publish", params["publish"], [gravity.path / MANIFEST_FILE, drag.path / MANIFEST_FILE]
+    )
     _, library_drag = registry.manifest(p.drag)
     drag_data = library_drag.model_dump(mode="json", exclude_defaults=True)
     drag_data["constants"]["C_d"]["value"] = round(found["drag_cd_recovered"], 6)

@@ -151,6 +151,13 @@ def write_reference(
     np.savetxt(path, rows, delimiter=",", header=header, comments="", fmt="%.10g")
 
 
+def write_states(path: Path, x: np.ndarray, v: np.ndarray, flying: np.ndarray) -> None:
+    """Positions and velocities along flights, columns ``x[0]..x[2], v[0]..v[2]``."""
+    columns = {f"{name}[{i}]": arr[flying][:, i] for name, arr in (("x", x), ("v", v)) for i in range(3)}
+    rows = np.column_stack(list(columns.values()))
+    np.savetxt(path, rows, delimiter=",", header=",".join(columns), comments="", fmt="%.10g")
+
+
 @stage
 def main() -> None:
     params = load_params()
@@ -184,6 +191,8 @@ def main() -> None:
             flight_time=flight,
         )
         summary[f"{split}_trajectories"] = n
+        if split == "train":  # where the ball flew: distillation queries the networks there
+            write_states(OUT / "states.csv", x[:, ::2], v[:, ::2], (t <= flight[:, None])[:, ::2])
         if split == "test":
             write_reference(OUT / "reference.csv", x, v, t[None, :] <= flight[:, None], accel)
         summary[f"{split}_mean_range_m"] = float(np.linalg.norm(landing, axis=1).mean())

@@ -6,7 +6,8 @@ simple power laws ``c * x_j**p`` and ``c * x_j**p * x_k**q`` (exponents on a gri
 in [-2, 3]; ``c`` by weighted least squares) join the Pareto front, every point is scored
 by the same weighted RMSE, and the chosen equation is:
 
-    the simplest point whose RMSE is within ``TOLERANCE`` (50 %) of the most accurate one.
+    the simplest point whose RMSE is within ``TOLERANCE`` (50 %) of the most accurate one,
+    or below ``FLOOR`` (1 %) of the output's RMS, the accuracy a trained network itself has.
 
 A network's error is systematic, not independent noise, so likelihood criteria (BIC) would
 still pick the curve that models it; a fixed tolerance on the error states the trade-off
@@ -29,10 +30,11 @@ from modreg.distill._engine import DistillResult, ParetoPoint
 from modreg.distill._expr import evaluate
 from modreg.spec.expr import format_expression
 
-__all__ = ["TOLERANCE", "parsimonious"]
+__all__ = ["FLOOR", "TOLERANCE", "parsimonious"]
 
 Array = NDArray[np.float64]
 TOLERANCE = 0.5
+FLOOR = 0.01
 EXPONENTS = tuple(p / 2 for p in range(-4, 7) if p)
 
 
@@ -74,12 +76,14 @@ def parsimonious(
     names: list[str],
     weights: Array | None = None,
     score: Score | None = None,
+    scale: float | None = None,
 ) -> DistillResult:
     """Add simple power laws to an inexact result's front and choose by the rule above.
 
     ``score`` (default: weighted RMSE on ``x, y``) rates a candidate where the user sees
     it: for a vector output, the error of the whole vector on *every* sample, including
     those too short to define its scale, where a curve fitted to noise tends to blow up.
+    ``scale`` is the RMS of the output in that space (default: of ``y``).
     """
     if result.exact:
         return result
@@ -105,10 +109,9 @@ def parsimonious(
     if not finite:
         return result
     best = min(p.rmse for p in finite)
-    chosen = min(
-        (p for p in finite if p.rmse <= (1 + TOLERANCE) * best),
-        key=lambda p: (p.complexity, p.rmse),
-    )
+    size = float(np.sqrt(np.mean(y**2))) if scale is None else scale
+    limit = max((1 + TOLERANCE) * best, FLOOR * size)
+    chosen = min((p for p in finite if p.rmse <= limit), key=lambda p: (p.complexity, p.rmse))
     values = evaluate(chosen.sympy_expr, env, len(y))
     ss_tot = float(np.sum((y - y.mean()) ** 2))
     with np.errstate(all="ignore"):

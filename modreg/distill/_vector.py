@@ -187,6 +187,7 @@ def _run_engine(
     search: Search,
     weights: Array | None = None,
     score: Callable[[Any], float] | None = None,
+    scale: float | None = None,
 ) -> DistillResult:
     """The engine on the given rows; numeric warnings of its trial fits are expected noise.
 
@@ -212,7 +213,9 @@ def _run_engine(
             oracle=search.oracle,
             progress=search.progress,
         )
-        return parsimonious(result, features.values[rows], target, features.names, weights, score)
+        return parsimonious(
+            result, features.values[rows], target, features.names, weights, score, scale
+        )
 
 
 def _constant_result(value: float) -> DistillResult:
@@ -424,7 +427,7 @@ def _directional(
         with np.errstate(all="ignore"):
             return _rms(offset + features.evaluate(expr)[:, None] * u - y)
 
-    result = _run_engine(features, pick.rows, pick.s, unit, search, weights, vector_error)
+    result = _run_engine(features, pick.rows, pick.s, unit, search, weights, vector_error, _rms(y))
     offset = np.zeros(port.shape) if pick.offset is None else pick.offset
     direction = sp.Symbol(pick.name, real=True)
     shift = 0 if pick.offset is None else sp.Symbol(offset_name, real=True)
