@@ -28,7 +28,12 @@ class Tracker:
     """One MLflow run: params, metrics and artifacts; errors surface as modreg errors."""
 
     def __init__(
-        self, experiment: str, run_name: str, *, uri: str | None = None, tags: Mapping[str, str] | None = None
+        self,
+        experiment: str,
+        run_name: str,
+        *,
+        uri: str | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> None:
         self.experiment = experiment
         self.run_name = run_name

@@ -153,7 +153,9 @@ def write_reference(
 
 def write_states(path: Path, x: np.ndarray, v: np.ndarray, flying: np.ndarray) -> None:
     """Positions and velocities along flights, columns ``x[0]..x[2], v[0]..v[2]``."""
-    columns = {f"{name}[{i}]": arr[flying][:, i] for name, arr in (("x", x), ("v", v)) for i in range(3)}
+    columns = {
+        f"{name}[{i}]": arr[flying][:, i] for name, arr in (("x", x), ("v", v)) for i in range(3)
+    }
     rows = np.column_stack(list(columns.values()))
     np.savetxt(path, rows, delimiter=",", header=",".join(columns), comments="", fmt="%.10g")
 
