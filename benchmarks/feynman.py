@@ -116,13 +116,15 @@ def run_one(
     x = _sample(eq, N_TRAIN, seed=0)
     y = _values(truth, symbols, x)
     names = [n for n, _, _ in eq.variables]
+    # units.csv lacks a few outputs (bonus test_5's "nu"): those run without units.
+    known = all(n in units for n in [*names, eq.output])
     t0 = time.monotonic()
     res = distill_arrays(
         x,
         y,
         names,
-        units=[units[n] for n in names],
-        target_unit=units[eq.output],
+        units=[units[n] for n in names] if known else None,
+        target_unit=units[eq.output] if known else None,
         time_budget=budget,
         seed=0,
         workers=workers,
@@ -135,7 +137,7 @@ def run_one(
         "seconds": secs,
         "expr": res.expression,
         "exact_flag": res.exact,
-        "source": res.source,
+        "source": res.source + ("" if known else ", no units"),
     }
 
 

@@ -20,7 +20,12 @@ def _rows(n: int, k: int, lo: float = 1.0, hi: float = 5.0, seed: int = 0) -> np
 
 
 def _same(expr: sympy.Expr, truth: sympy.Expr) -> bool:
-    return sympy.simplify(expr - truth) == 0
+    """Symbolic equality for positive inputs (sqrt(L/g) == sqrt(L)/sqrt(g))."""
+
+    def pos(e: sympy.Expr) -> sympy.Expr:
+        return e.xreplace({s: sympy.Symbol(s.name, positive=True) for s in e.free_symbols})
+
+    return sympy.simplify(pos(expr) - pos(truth)) == 0
 
 
 def test_gravity_recovered_exactly() -> None:
@@ -149,3 +154,28 @@ def test_units_length_mismatch_raises() -> None:
         distill_arrays(
             _rows(50, 2), np.arange(50.0), ["a", "b"], units=[{M: 1}], target_unit={M: 1}
         )
+
+
+def test_oracle_symmetries_are_found() -> None:
+    from modreg.distill._structure import find_symmetries, reduce_columns
+
+    x = _rows(500, 3)
+
+    def oracle(q: np.ndarray) -> np.ndarray:
+        return np.asarray((q[:, 0] - q[:, 1]) ** 2 + np.log(q[:, 2]), dtype=np.float64)
+
+    syms = find_symmetries(x, oracle, seed=0, tol=1e-6)
+    assert [(s.kind, s.i, s.j) for s in syms] == [("diff", 0, 1)]
+    recipes, values = reduce_columns(x, syms)
+    assert recipes == [("var", 2, -1), ("diff", 0, 1)]
+    assert np.allclose(values[:, 1], x[:, 0] - x[:, 1])
+
+
+def test_progress_is_reported() -> None:
+    seen: list[tuple[str, float]] = []
+    x = _rows(300, 2, seed=5)
+    distill_arrays(
+        x, x[:, 0] / x[:, 1], ["a", "b"], time_budget=10, progress=lambda s, f: seen.append((s, f))
+    )
+    assert seen[-1] == ("done", 1.0)
+    assert all(0.0 <= f <= 1.0 for _, f in seen)

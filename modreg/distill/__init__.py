@@ -1,14 +1,22 @@
 """Symbolic distillation: turn a dataset (or a trained network) into a concise equation.
 
-The method, cheapest first:
+The method (:func:`distill_arrays`), cheapest stage first, stopping at the first exact law:
 
 1. dimensional analysis (Buckingham pi) splits y = P(x) * g(pi groups), with P a product of
-   powers carrying y's unit, so the search sees fewer, dimensionless variables; when the units
-   do not fit (a wrong entry) the raw variables are searched instead;
-2. sparse linear least squares over term libraries (generalised power laws, sums of terms on
-   transformed targets, rational forms) finds most physical laws in milliseconds;
-3. constants are snapped to simple exact numbers (rationals, pi, sqrt(2), e) and refitted;
-4. the simplest exact point of the accuracy/complexity Pareto front is returned.
+   powers carrying y's unit, so the search sees fewer, dimensionless variables; the raw
+   variables are always searched too, so one wrong unit entry cannot block a law;
+2. sparse linear least squares over term libraries: generalised power laws in primitive
+   factors (1 + s*m, sin/cos/exp of simple arguments), sums of terms on transformed targets
+   (square, inverse, log, trig and their inverses), rational forms and dense polynomials;
+   clean power factors are "peeled" into the prefactor (multiplicative separability);
+3. structure from an oracle (given, or a small torch MLP surrogate): pairs of inputs that
+   enter only as x - y, x / y or x * y are merged and the smaller problem refitted on the data;
+4. constants are snapped to simple exact numbers (rationals, pi, sqrt(2), e), the equation is
+   re-scored on all rows and tidied, and the simplest exact point of the accuracy/complexity
+   Pareto front is returned (see ``_engine.choose`` for the rule when nothing is exact).
+
+Tasks run on ``workers`` forked processes and are collected in a fixed order, so a seed gives
+the same equation; a budget that runs out returns the best point so far with ``exact=False``.
 
 Example:
     >>> import numpy as np

@@ -22,7 +22,9 @@ from numpy.typing import NDArray
 from modreg.distill._dimensional import DAVariant, dimensional_variants
 from modreg.distill._expr import to_text
 from modreg.distill._fits import fit_constant, fit_gpl, fit_ll, fit_rational
+from modreg.distill._poly import fit_poly
 from modreg.distill._problem import Candidate, Problem, Workspace, score_candidate
+from modreg.distill._structure import Symmetry, find_symmetries, fit_surrogate, reduce_columns
 from modreg.distill._tidy import tidy
 from modreg.distill._validate import validate
 
@@ -37,9 +39,11 @@ _FAMILIES: dict[str, Callable[[Workspace, Problem], list[Candidate]]] = {
     "const": fit_constant,
     "gpl0": lambda w, p: fit_gpl(w, p, level=0),
     "gpl": fit_gpl,
+    "gpls": lambda w, p: fit_gpl(w, p, shifts=True),
     "ll0": lambda w, p: fit_ll(w, p, level=1),
     "ll": lambda w, p: fit_ll(w, p, level=9),
     "rational": fit_rational,
+    "poly": fit_poly,
 }
 
 
@@ -69,37 +73,24 @@ class DistillResult:
     source: str = ""
 
 
+def _power_expr(symbols: Sequence[sympy.Symbol], exps: Sequence[Any]) -> sympy.Expr:
+    pairs = zip(symbols, exps, strict=True)
+    return sympy.Mul(*[s ** sympy.Rational(e.numerator, e.denominator) for s, e in pairs if e])
+
+
 def _workspaces(problem: Problem, variants: Sequence[DAVariant]) -> list[Workspace]:
+    """One workspace per Buckingham variant: y = prefactor * z(pi groups)."""
     out = []
-    logs = None
+    n = problem.x.shape[0]
     for i, var in enumerate(variants):
-        pref = sympy.Mul(
-            *[
-                s ** sympy.Rational(e.numerator, e.denominator)
-                for s, e in zip(problem.symbols, var.prefactor, strict=True)
-                if e
-            ]
-        )
-        groups = [
-            sympy.Mul(
-                *[
-                    s ** sympy.Rational(e.numerator, e.denominator)
-                    for s, e in zip(problem.symbols, g, strict=True)
-                    if e
-                ]
-            )
-            for g in var.groups
-        ]
+        pref = _power_expr(problem.symbols, var.prefactor)
+        groups = [_power_expr(problem.symbols, g) for g in var.groups]
         with np.errstate(all="ignore"):
             pv = _power_values(problem.x, var.prefactor)
-            gv = (
-                np.stack([_power_values(problem.x, g) for g in var.groups], axis=1)
-                if groups
-                else np.zeros((problem.x.shape[0], 0))
-            )
+            cols = [_power_values(problem.x, g) for g in var.groups]
+        gv = np.stack(cols, axis=1) if cols else np.zeros((n, 0))
         if np.all(np.isfinite(pv)) and np.all(pv != 0) and np.all(np.isfinite(gv)):
             out.append(Workspace(f"da{i}", pref, pv, groups, gv))
-    del logs
     return out
 
 
@@ -107,7 +98,7 @@ def _peeled(ws: Workspace, problem: Problem) -> Workspace | None:
     """The workspace with clean power factors moved into the prefactor.
 
     A log-linear fit of log|z| on log|w_i| estimates how z scales with each variable; a
-    coefficient within 0.03 of a multiple of 1/2 suggests z = w_i**c * rest (multiplicative
+    coefficient within 0.01 of a non-zero integer suggests z = w_i**c * rest (multiplicative
     separability), so the rest is searched alone: G*m1*m2/r**2-like laws whose 'rest' is a
     sum of squares become a plain polynomial after inversion.
     """
@@ -118,18 +109,19 @@ def _peeled(ws: Workspace, problem: Problem) -> Workspace | None:
     with np.errstate(all="ignore"):
         design = np.concatenate([np.ones((z.size, 1)), np.log(np.abs(ws.w_values))], axis=1)
     coef = np.linalg.lstsq(design, np.log(np.abs(z)), rcond=None)[0][1:]
-    halves = np.round(2 * coef) / 2
-    peel = (np.abs(coef - halves) < 0.03) & (halves != 0)
-    peel &= (halves == np.round(halves)) | np.all(ws.w_values > 0, axis=0)
+    halves = np.round(coef)
+    peel = (np.abs(coef - halves) < 0.01) & (halves != 0)
     if not peel.any() or peel.all():
         return None
     pref, values = ws.prefactor, ws.pref_values.copy()
     for i in np.flatnonzero(peel):
-        e = sympy.Rational(int(round(2 * halves[i])), 2)
+        e = sympy.Integer(round(halves[i]))
         pref = pref * ws.w_exprs[i] ** e
         with np.errstate(all="ignore"):
-            values = values * np.abs(ws.w_values[:, i]) ** float(e) * (
-                np.sign(ws.w_values[:, i]) ** int(e) if e.q == 1 else 1.0
+            values = (
+                values
+                * np.abs(ws.w_values[:, i]) ** float(e)
+                * (np.sign(ws.w_values[:, i]) ** int(e) if e.q == 1 else 1.0)
             )
     return Workspace(f"{ws.label}p", pref, values, ws.w_exprs, ws.w_values)
 
@@ -283,17 +275,65 @@ def distill_arrays(
         cands += found
         if timed_out or any(c.exact for c in cands):
             break
+    if not timed_out and not any(c.exact for c in cands):
+        report("structure: symmetries of the oracle", len(stages) / (len(stages) + 1))
+        reduced = _symmetry_workspaces(problem, oracle, seed, workers, deadline)
+        if reduced:
+            _STATE.update(workspaces=workspaces + reduced)
+            n0 = len(workspaces)
+            fams = ("gpl", "poly", "ll", "rational")
+            tasks = [(n0 + i, f) for i in range(len(reduced)) for f in fams]
+            found, timed_out = _run_stage(tasks, workers, deadline)
+            cands += found
     report("done", 1.0)
     return _result(cands, problem, time.monotonic() - start, timed_out)
+
+
+def _detect(oracle: Oracle | None, seed: int, deadline: float) -> list[Symmetry]:
+    """Symmetries of the oracle (a surrogate MLP fitted to the data when none is given)."""
+    problem: Problem = _STATE["problem"]
+    if oracle is None:
+        budget = min(20.0, 0.4 * (deadline - time.monotonic()))
+        if budget < 2.0:
+            return []
+        oracle = fit_surrogate(problem.x, problem.y, seed, budget)
+        return find_symmetries(problem.x, oracle, seed, tol=0.03)
+    return find_symmetries(problem.x, oracle, seed, tol=0.02)
+
+
+def _symmetry_workspaces(
+    problem: Problem, oracle: Oracle | None, seed: int, workers: int, deadline: float
+) -> list[Workspace]:
+    """Workspaces with symmetric pairs of inputs merged (and their peeled versions)."""
+    try:
+        if oracle is not None or workers <= 1:
+            syms = _detect(oracle, seed, deadline)
+        else:  # keep torch out of the parent process, whose workers are forked
+            with mp.get_context("fork").Pool(1) as pool:
+                job = pool.apply_async(_detect, (None, seed, deadline))
+                syms = job.get(timeout=max(0.1, deadline - time.monotonic()))
+    except (mp.TimeoutError, ValueError, RuntimeError, FloatingPointError):
+        return []
+    if not syms:
+        return []
+    recipes, values = reduce_columns(problem.x, syms)
+    sym = problem.symbols
+    ops = {"var": lambda i, j: sym[i], "diff": lambda i, j: sym[i] - sym[j]}
+    ops.update(ratio=lambda i, j: sym[i] / sym[j], prod=lambda i, j: sym[i] * sym[j])
+    exprs = [ops[k](i, j) for k, i, j in recipes]
+    ws = Workspace("sym", sympy.Integer(1), np.ones(problem.y.size), exprs, values)
+    peeled = _peeled(ws, problem)
+    return [ws] if peeled is None else [ws, peeled]
 
 
 def _stages(workspaces: Sequence[Workspace]) -> list[tuple[str, list[tuple[int, str]]]]:
     """Cheap families on every workspace first (dimensional ones before the raw variables)."""
     every = range(len(workspaces))
     return [
-        ("power laws", [(i, f) for i in every for f in ("const", "gpl0")]),
-        ("polynomial libraries", [(i, f) for i in every for f in ("ll0", "rational")]),
+        ("power laws", [(i, f) for f in ("const", "gpl0") for i in every]),
+        ("polynomial libraries", [(i, f) for f in ("poly", "ll0", "rational") for i in every]),
         ("function libraries", [(i, f) for i in every for f in ("gpl", "ll")]),
+        ("shifted power laws", [(i, "gpls") for i in every]),
     ]
 
 
@@ -306,8 +346,9 @@ def _result(
         cands = [mean]
     front = pareto_front(cands)
     best = choose(front)
-    tidied = score_candidate(tidy(best.expr, problem), problem, best.source)
-    if tidied is not None and tidied.complexity < best.complexity and tidied.exact >= best.exact:
+    # Only exact equations are tidied: rewriting float-laden approximations is slow and moot.
+    tidied = score_candidate(tidy(best.expr, problem), problem, best.source) if best.exact else None
+    if tidied is not None and tidied.complexity < best.complexity and tidied.exact:
         front = pareto_front([*cands, tidied])
         best = tidied
     points = [ParetoPoint(to_text(c.expr), c.complexity, c.rmse, c.expr) for c in front]

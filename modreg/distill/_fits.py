@@ -18,7 +18,8 @@ import numpy as np
 import sympy
 from numpy.typing import NDArray
 
-from modreg.distill._library import Columns, gpl_columns, ll_columns, monomials, to_sympy
+from modreg.distill._expr import evaluate
+from modreg.distill._library import Columns, Recipe, gpl_columns, ll_columns, to_sympy
 from modreg.distill._problem import (
     Candidate,
     Problem,
@@ -69,34 +70,108 @@ def _gpl_shape(fit: SparseFit, cols: Columns, ws: Workspace, problem: Problem) -
     return sympy.Mul(*factors)
 
 
-def fit_gpl(ws: Workspace, problem: Problem, level: int = 9) -> list[Candidate]:
-    """Generalised power law in the primitive factors of the working variables."""
+def fit_gpl(
+    ws: Workspace, problem: Problem, level: int = 9, shifts: bool = False
+) -> list[Candidate]:
+    """Generalised power law in the primitive factors of the working variables.
+
+    With ``shifts``, on shifted targets T(z) - c instead (c = +-1, T = identity, square, inverse):
+    ``1 + sqrt(1 + x)*cos(t)`` and ``sqrt(1 + a*b**2/c)`` are power laws after the shift.
+    """
     v, z = _sub(ws, problem)
-    ok = np.isfinite(z) & (np.abs(z) > 0)
-    if ws.w_values.shape[1] == 0 or ok.sum() < 0.9 * z.size:
+    if ws.w_values.shape[1] == 0 or not np.all(np.isfinite(z)):
+        return []
+    if not shifts:
+        return _gpl_on(ws, problem, v, z, level, lambda s: s, "")
+    out: list[Candidate] = []
+    z_all = ws.z(problem)
+    for name, fwd, inv in _transforms(z)[:3]:
+        for shift in (1, -1):
+            if out_of_time(problem):
+                return out
+            with np.errstate(all="ignore"):
+                u, u_all = fwd(z) - shift, fwd(z_all) - shift
+            if not np.all(np.isfinite(u_all)):
+                continue
+
+            def back(s: sympy.Expr, inv: Inverse = inv, shift: int = shift) -> sympy.Expr:
+                return inv(shift + s)
+
+            got = _gpl_on(
+                ws,
+                problem,
+                v,
+                u,
+                min(level, 1 if v.shape[1] <= 4 else 0),
+                back,
+                f"{name}{shift:+d}",
+                u_all,
+            )
+            out += got
+            if any(c.exact for c in got):
+                return out
+    return out
+
+
+Inverse = Callable[[sympy.Expr], sympy.Expr]
+
+
+def _gpl_on(
+    ws: Workspace,
+    problem: Problem,
+    v: Array,
+    u: Array,
+    level: int,
+    back: Inverse,
+    tag: str,
+    u_all: Array | None = None,
+) -> list[Candidate]:
+    """Fit log|u| as a generalised power law; z = back(C * shape) with C fitted on all rows."""
+    ok = np.isfinite(u) & (np.abs(u) > 0)
+    if ok.sum() < 0.9 * u.size:
         return []
     cols = gpl_columns(v[ok], trig=level > 0)
-    a = cols.matrix()
-    t = np.log(np.abs(z[ok]))
     forced = tuple(
         j
         for j, r in enumerate(cols.recipes)
         if r[0] == "one" or (r[0] == "logabs" and r[1][0] == "mono")
     )
-    fits = tiered_fit(a, t, cols.tiers, max_terms=5, beam=4, forced=forced, level=level, deadline=problem.deadline)
+    fits = tiered_fit(
+        cols.matrix(),
+        np.log(np.abs(u[ok])),
+        cols.tiers,
+        max_terms=5,
+        beam=4,
+        forced=forced,
+        level=level,
+        deadline=problem.deadline,
+    )
     out: list[Candidate] = []
-    for fit in fits[:3]:
-        if fit.rel_residual > NEAR:
-            continue
+    source = f"{ws.label}:gpl{tag}"
+    for n, fit in enumerate(fits[:3]):
+        if fit.rel_residual > NEAR and (n > 0 or u_all is not None):
+            continue  # the best inexact fit still gives an approximate Pareto point
         shape = _gpl_shape(fit, cols, ws, problem)
-        out += with_scale(_fix_abs(ws.prefactor * shape, problem), problem, f"{ws.label}:gpl")
+        if u_all is None:
+            out += with_scale(_fix_abs(ws.prefactor * shape, problem), problem, source)
+            continue
+        h = evaluate(shape, problem.env, problem.y.size)
+        denom = float(h @ h)
+        if not np.all(np.isfinite(h)) or denom == 0.0:
+            continue
+        scale = float(h @ u_all) / denom
+        for const in (_coef(scale), float_constant(scale, digits=15)):
+            expr = _fix_abs(ws.prefactor * back(const * shape), problem)
+            cand = score_candidate(expr, problem, source)
+            if cand is not None:
+                out.append(cand)
+                if cand.exact:
+                    break
     return out
 
 
 def _fix_abs(expr: sympy.Expr, problem: Problem) -> sympy.Expr:
     """Drop abs() around sub-expressions that are positive on all the data."""
-    from modreg.distill._expr import evaluate
-
     reps = {}
     for node in sympy.preorder_traversal(expr):
         if isinstance(node, sympy.Abs):
@@ -152,10 +227,10 @@ def _rebuild(
     source: str,
 ) -> list[Candidate]:
     out: list[Candidate] = []
-    for fit in fits[:2]:
-        if fit.rel_residual > NEAR:
+    for n, fit in enumerate(fits[:2]):
+        if fit.rel_residual > NEAR and n > 0:
             continue
-        for snap in (True, False):
+        for snap in (True, False) if fit.rel_residual <= NEAR else (False,):
             cand = score_candidate(_fix_abs(build(fit, snap), problem), problem, source)
             if cand is not None:
                 out.append(cand)
@@ -195,24 +270,34 @@ def fit_ll(ws: Workspace, problem: Problem, level: int = 9) -> list[Candidate]:
 
 
 def fit_rational(ws: Workspace, problem: Problem) -> list[Candidate]:
-    """z = P/Q with P, Q sparse polynomials (Q's constant term fixed to 1)."""
+    """z = P/Q with P, Q sparse sums of powers, then also simple trig terms (Q's constant is 1).
+
+    Libraries grow tier by tier: with trig terms first, the pursuit can find bloated exact
+    identities (numerator and denominator sharing a factor) before the short quotient.
+    """
     v, z = _sub(ws, problem)
     k = v.shape[1]
     if k == 0 or not np.all(np.isfinite(z)):
         return []
-    from fractions import Fraction as F
+    lib = ll_columns(v, trig=True)
+    a_all = lib.matrix()
+    out: list[Candidate] = []
+    for size in sorted({*lib.tiers[:3]}):
+        if out_of_time(problem):
+            break
+        got = _rational_on(ws, problem, lib.recipes[:size], a_all[:, :size], z)
+        out += got
+        if any(c.exact for c in got):
+            break
+    return out
 
-    pos = [bool(np.all(v[:, i] > 0)) for i in range(k)]
-    exps = (F(-2), F(-1), F(1), F(2))
-    num = Columns(v, 4000)
-    num.add(("one",), constant_ok=True)
-    for m in monomials(k, 2, exps, pos):
-        num.add(("mono", m))
-    den = Columns(v, 4000)
-    for m in monomials(k, 2, exps, pos):
-        den.add(("mono", m))
-    n_num = len(num)
-    a = np.concatenate([num.matrix(), -z[:, None] * den.matrix()], axis=1)
+
+def _rational_on(
+    ws: Workspace, problem: Problem, recipes: list[Recipe], a_lib: Array, z: Array
+) -> list[Candidate]:
+    den_cols = [j for j, r in enumerate(recipes) if r[0] != "one"]
+    n_num = len(recipes)
+    a = np.concatenate([a_lib, -z[:, None] * a_lib[:, den_cols]], axis=1)
     fits = sparse_fit(a, z, max_terms=6, beam=4, forced=(0,))
 
     def build(fit: SparseFit, snap: bool) -> sympy.Expr:
@@ -220,9 +305,9 @@ def fit_rational(ws: Workspace, problem: Problem) -> list[Candidate]:
         for j, c in zip(fit.columns, fit.coefs, strict=True):
             const = _coef(c) if snap else float_constant(c, digits=15)
             if j < n_num:
-                p.append(const * to_sympy(num.recipes[j], ws.w_exprs))
+                p.append(const * to_sympy(recipes[j], ws.w_exprs))
             else:
-                q.append(const * to_sympy(den.recipes[j - n_num], ws.w_exprs))
+                q.append(const * to_sympy(recipes[den_cols[j - n_num]], ws.w_exprs))
         return ws.prefactor * sympy.Add(*p) / sympy.Add(*q)
 
     return _rebuild(fits, build, problem, f"{ws.label}:rational")

@@ -257,7 +257,9 @@ def ll_columns(v: Array, cap: int = 12000, trig: bool = True) -> Columns:
     simple = [j for j, r in enumerate(i_rec) if r[0] == "diff" or sum(1 for e in r[1] if e) == 1]
     o1_rec, o1_val = _mono_block(v, list(monomials(k, 1, _EXPS_FULL, pos)))
     # Tier: functions of one variable or difference, times at most one power.
-    _trig_block(cols, [i_rec[j] for j in simple], i_val[:, simple], o1_rec, o1_val, ("cos", "sin", "cos2"))
+    _trig_block(
+        cols, [i_rec[j] for j in simple], i_val[:, simple], o1_rec, o1_val, ("cos", "sin", "cos2")
+    )
     cols.mark()
     o_rec, o_val = _mono_block(v, list(monomials(k, 1 if k > 3 else 2, _EXPS_FULL, pos)))
     _trig_block(cols, i_rec[:80], i_val[:, :80], o_rec, o_val, ("cos", "sin", "cos2"))
@@ -302,6 +304,17 @@ def _sqdiff_block(cols: Columns, v: Array, pos: list[bool]) -> None:
         cols.add_block(recs, d2[:, None] * o_val)
 
 
+def _trig_binomials(cols: Columns, v: Array) -> None:
+    """log|1 + s*g| for simple trig terms g (e.g. 1 + alpha*cos(theta1 - theta2))."""
+    lib = ll_columns(v, trig=True)
+    lo, hi = lib.tiers[1], lib.tiers[2] if len(lib.tiers) > 2 else len(lib)
+    block = lib.matrix()[:, lo:hi]
+    for b in BINOM[:6]:
+        recs: list[Recipe] = [("logabs", ("binom", b, r)) for r in lib.recipes[lo:hi]]
+        with np.errstate(all="ignore"):
+            cols.add_block(recs, np.log(np.abs(1.0 + float(b) * block)))
+
+
 def gpl_columns(v: Array, cap: int = 30000, trig: bool = True) -> Columns:
     """Columns for log|z| = c0 + sum c_j log|phi_j| + sum d_k m_k (generalised power laws).
 
@@ -340,4 +353,6 @@ def gpl_columns(v: Array, cap: int = 30000, trig: bool = True) -> Columns:
                 cols.add_block(recs, np.log(np.abs(_apply("exp", s, i_val, shift))))
         recs = [("logabs", ("fn", "log", 0, r)) for r in i_rec]
         cols.add_block(recs, np.log(np.abs(_apply("log", 0, i_val))))
+        cols.mark()
+        _trig_binomials(cols, v)
     return cols

@@ -9,10 +9,9 @@ misled by correlated columns more often than a small beam.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import math
 import time
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
@@ -29,12 +28,6 @@ class SparseFit:
     columns: tuple[int, ...]
     coefs: tuple[float, ...]
     rel_residual: float
-
-
-def _refit(a_n: Array, t: Array, cols: tuple[int, ...]) -> tuple[Array, Array]:
-    sub = a_n[:, list(cols)]
-    coef = np.asarray(np.linalg.lstsq(sub, t, rcond=None)[0], dtype=np.float64)
-    return coef, t - sub @ coef
 
 
 def _final(a: Array, t: Array, cols: tuple[int, ...], rel: float) -> SparseFit:
@@ -147,7 +140,9 @@ def sparse_fit(
     a_n = a / norms
     sq = np.sum(a_n * a_n, axis=0)
     root = _State(math.inf, (), t, np.zeros((t.size, 0)), sq.copy())
-    states, results, seen = [root], [], {()}
+    states: list[_State] = [root]
+    results: list[SparseFit] = []
+    seen: set[tuple[int, ...]] = {()}
     seeds = _best_pairs(a_n, t, beam) if max_terms >= 2 else []
     for step in range(max_terms):
         grown: list[_State] = []

@@ -18,7 +18,7 @@ from modreg.distill._problem import Problem
 
 __all__ = ["tidy"]
 
-_MAX_NODES = 90
+_MAX_NODES = 60  # sympy's rewriters can take minutes on large trees
 
 
 def _rewrites() -> list[Callable[[sympy.Expr], sympy.Expr]]:
@@ -32,7 +32,9 @@ def _rewrites() -> list[Callable[[sympy.Expr], sympy.Expr]]:
     ]
 
 
-def _positive(expr: sympy.Expr, problem: Problem) -> tuple[sympy.Expr, dict[sympy.Symbol, sympy.Symbol]]:
+def _positive(
+    expr: sympy.Expr, problem: Problem
+) -> tuple[sympy.Expr, dict[sympy.Symbol, sympy.Symbol]]:
     """Swap symbols whose data are all positive for positive symbols (enables sqrt(x**2) = x)."""
     to_pos, back = {}, {}
     for sym in expr.free_symbols:
@@ -44,9 +46,8 @@ def _positive(expr: sympy.Expr, problem: Problem) -> tuple[sympy.Expr, dict[symp
 
 def tidy(expr: sympy.Expr, problem: Problem) -> sympy.Expr:
     """The shortest numerically identical rewrite of ``expr`` (``expr`` itself if none)."""
-    if complexity(expr) > _MAX_NODES:
+    if complexity(expr) > _MAX_NODES or any(a.is_Float for a in expr.atoms(sympy.Number)):
         return expr
-    n = problem.y.shape[0]
     rows = {k: v[problem.sub] for k, v in problem.env.items()}
     ref = evaluate(expr, rows, problem.sub.size)
     best, best_size = expr, complexity(expr)
@@ -63,5 +64,4 @@ def tidy(expr: sympy.Expr, problem: Problem) -> sympy.Expr:
         scale = np.maximum(np.abs(ref), 1e-12)
         if np.all(np.isfinite(vals)) and float(np.max(np.abs(vals - ref) / scale)) < 1e-10:
             best, best_size = cand, size
-    del n
     return best

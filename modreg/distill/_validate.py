@@ -13,6 +13,25 @@ from modreg.errors import DistillError
 __all__ = ["MIN_SAMPLES", "validate"]
 
 MIN_SAMPLES = 20
+# Names the expression grammar already uses: a variable called "exp" would be unreadable.
+RESERVED = frozenset(
+    [
+        "pi",
+        "sqrt",
+        "exp",
+        "log",
+        "sin",
+        "cos",
+        "tan",
+        "asin",
+        "acos",
+        "atan",
+        "sinh",
+        "cosh",
+        "tanh",
+        "abs",
+    ]
+)
 Array = NDArray[np.float64]
 
 
@@ -91,8 +110,10 @@ def validate(
             f"{len(names)} names for {x.shape[1]} columns of X: give one name per column"
         )
     for name in names:
-        if not isinstance(name, str) or not name.isidentifier() or name == "pi":
+        if not isinstance(name, str) or not name.isidentifier():
             raise DistillError(f"variable name {name!r} is not a valid identifier: rename it")
+        if name in RESERVED:
+            raise DistillError(f"variable name {name!r} is a function or constant name: rename it")
     if len(set(names)) != len(names):
         raise DistillError(f"duplicate variable names in {names}: make each name unique")
     _check_values(x, yv, names)

@@ -1,0 +1,89 @@
+"""Dense polynomial fits (AI Feynman's "polyfit"): all monomials up to a total degree.
+
+Greedy sparse selection struggles when the working variables span narrow ranges (x, x**2 and
+1/x are then nearly collinear) and the law has many terms, e.g. a sum of squared differences.
+A dense least-squares fit over every monomial of bounded degree has no such problem: when the
+law is a polynomial the residual vanishes, and the zero coefficients are pruned afterwards.
+"""
+
+from __future__ import annotations
+
+import itertools
+from fractions import Fraction
+
+import numpy as np
+import sympy
+from numpy.typing import NDArray
+
+from modreg.distill._fits import _coef, _transforms
+from modreg.distill._library import to_sympy
+from modreg.distill._problem import Candidate, Problem, Workspace, out_of_time, score_candidate
+from modreg.distill._snap import float_constant
+
+__all__ = ["fit_poly"]
+
+Array = NDArray[np.float64]
+MAX_COLUMNS = 220
+
+
+def _exponents(k: int, degree: int) -> list[tuple[int, ...]]:
+    out = [e for e in itertools.product(range(degree + 1), repeat=k) if sum(e) <= degree]
+    return sorted(out, key=lambda e: (sum(e), e))
+
+
+def _prune(a: Array, t: Array, tol: float) -> tuple[list[int], Array] | None:
+    """Least squares on all columns, then drop negligible ones while the fit stays exact."""
+    keep = list(range(a.shape[1]))
+    scale = float(np.linalg.norm(t)) or 1.0
+    for _ in range(a.shape[1]):
+        sub = a[:, keep]
+        coef = np.asarray(np.linalg.lstsq(sub, t, rcond=None)[0], dtype=np.float64)
+        if float(np.linalg.norm(t - sub @ coef)) > tol * scale:
+            return None
+        size = np.abs(coef) * np.linalg.norm(sub, axis=0)
+        small = size < 1e-7 * scale
+        if not small.any():
+            return keep, coef
+        keep = [c for c, s in zip(keep, small, strict=True) if not s]
+        if not keep:
+            return None
+    return None
+
+
+def fit_poly(ws: Workspace, problem: Problem) -> list[Candidate]:
+    """T(z) as a dense polynomial of the working variables, pruned to its non-zero terms."""
+    v = ws.w_values[problem.sub]
+    z = ws.z(problem)[problem.sub]
+    k = v.shape[1]
+    if k == 0 or not np.all(np.isfinite(z)):
+        return []
+    out: list[Candidate] = []
+    for degree in (2, 3, 4):
+        exps = _exponents(k, degree)
+        if len(exps) > min(MAX_COLUMNS, v.shape[0] // 2):
+            break
+        a = np.stack([np.prod(v ** np.array(e, dtype=np.float64), axis=1) for e in exps], axis=1)
+        for name, fwd, inv in _transforms(z)[:5]:
+            if out_of_time(problem):
+                return out
+            with np.errstate(all="ignore"):
+                t = fwd(z)
+            if not np.all(np.isfinite(t)):
+                continue
+            found = _prune(a, t, 1e-10)
+            if found is None:
+                continue
+            keep, coef = found
+            for snap in (True, False):
+                terms = [
+                    (_coef(c) if snap else float_constant(c, digits=15))
+                    * to_sympy(("mono", tuple(Fraction(p) for p in exps[j])), ws.w_exprs)
+                    for j, c in zip(keep, coef.tolist(), strict=True)
+                ]
+                expr = ws.prefactor * inv(sympy.Add(*terms))
+                cand = score_candidate(expr, problem, f"{ws.label}:poly{degree}-{name}")
+                if cand is not None:
+                    out.append(cand)
+                    if cand.exact:
+                        return out
+    return out
