@@ -132,30 +132,9 @@ def meteors(p: MeteorParams, gravity: float) -> dict[str, float]:
     return summary
 
 
-def write_reference(
-    path: Path, x: np.ndarray, v: np.ndarray, flying: np.ndarray, accel: object
-) -> None:
-    """Reference states of the test flights with their true acceleration (for check replace).
-
-    Columns follow ``modreg check``'s convention: ``x[0]..x[2]``, ``v[...]``, ``a[...]``.
-    """
-    states_x, states_v = x[flying], v[flying]
-    a = accel(states_x, states_v)  # type: ignore[operator]
-    columns = {
-        f"{name}[{i}]": arr[:, i]
-        for name, arr in (("x", states_x), ("v", states_v), ("a", a))
-        for i in range(3)
-    }
-    header = ",".join(columns)
-    rows = np.column_stack(list(columns.values()))
-    np.savetxt(path, rows, delimiter=",", header=header, comments="", fmt="%.10g")
-
-
-def write_states(path: Path, x: np.ndarray, v: np.ndarray, flying: np.ndarray) -> None:
-    """Positions and velocities along flights, columns ``x[0]..x[2], v[0]..v[2]``."""
-    columns = {
-        f"{name}[{i}]": arr[flying][:, i] for name, arr in (("x", x), ("v", v)) for i in range(3)
-    }
+def write_columns(path: Path, vectors: dict[str, np.ndarray]) -> None:
+    """A CSV of 3-vectors per row, in ``modreg check``'s convention: ``x[0], x[1], x[2], ...``."""
+    columns = {f"{name}[{i}]": arr[:, i] for name, arr in vectors.items() for i in range(3)}
     rows = np.column_stack(list(columns.values()))
     np.savetxt(path, rows, delimiter=",", header=",".join(columns), comments="", fmt="%.10g")
 
@@ -194,9 +173,13 @@ def main() -> None:
         )
         summary[f"{split}_trajectories"] = n
         if split == "train":  # where the ball flew: distillation queries the networks there
-            write_states(OUT / "states.csv", x[:, ::2], v[:, ::2], (t <= flight[:, None])[:, ::2])
+            flying = (t <= flight[:, None])[:, ::2]
+            write_columns(OUT / "states.csv", {"x": x[:, ::2][flying], "v": v[:, ::2][flying]})
         if split == "test":
-            write_reference(OUT / "reference.csv", x, v, t[None, :] <= flight[:, None], accel)
+            # Reference states of the test flights with their true acceleration (check replace).
+            flying = t[None, :] <= flight[:, None]
+            states = {"x": x[flying], "v": v[flying]}
+            write_columns(OUT / "reference.csv", states | {"a": accel(states["x"], states["v"])})
         summary[f"{split}_mean_range_m"] = float(np.linalg.norm(landing, axis=1).mean())
     summary["drag_constant_true"] = body.drag_constant(ball.air_density)
     summary |= meteors(parse_section(MeteorParams, params, "meteors"), ball.gravity)

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DRAG = (ROOT / "modules" / "drag" / "modreg.yaml").read_text()
@@ -50,16 +49,3 @@ def write_csv(path: Path, frame: Any | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     (drag_frame() if frame is None else frame).to_csv(path, index=False)
     return path
-
-
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """Run ``modreg`` in-process through the console script's ``main``."""
-    from modreg.cli import main
-
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err

@@ -1,8 +1,9 @@
-"""Builders of small module directories for tests."""
+"""Builders of small module directories for tests, and the in-process CLI runner."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from safetensors.numpy import save_file
@@ -66,3 +67,16 @@ def publish_worker(registry: str, sources: list[str], ready: object, results: ob
         except VersionExists:
             outcome = "refused"
         results.put((source, outcome))  # type: ignore[attr-defined]
+
+
+def run_cli(args: list[str], capsys: Any) -> tuple[int, str, str]:
+    """Run ``modreg`` in-process through the console script's ``main``: (exit code, out, err)."""
+    from modreg.cli import main
+
+    try:
+        main([str(a) for a in args])
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err

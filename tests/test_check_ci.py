@@ -15,7 +15,8 @@ import pytest
 from modreg.check.ci import check_repository
 from modreg.registry import Registry
 
-from ._check_data import ROOT, run_cli, write_csv, write_drag
+from ._check_data import ROOT, write_csv, write_drag
+from ._helpers import run_cli
 
 GRAVITY = (ROOT / "modules" / "gravity" / "modreg.yaml").read_text()
 

@@ -11,10 +11,11 @@ import pytest
 import yaml
 
 from modreg.check.interface import Bump, compare, diff, version_bump
-from modreg.cli import main
 from modreg.errors import InterfaceMismatch
 from modreg.spec.manifest import Manifest, dump_manifest
 from modreg.spec.tolerance import parse_tolerance
+
+from ._helpers import run_cli
 
 GRAVITY: dict[str, Any] = yaml.safe_load(
     (Path(__file__).parent.parent / "modules" / "gravity" / "modreg.yaml").read_text()
@@ -179,14 +180,7 @@ def test_bad_tolerance_is_refused(text: str) -> None:
 # -- CLI ------------------------------------------------------------------------------------
 
 
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+run = run_cli
 
 
 def write(directory: Path, m: Manifest) -> Path:

@@ -14,7 +14,8 @@ from modreg.errors import ConfigError, GraphError, InputError, InterfaceMismatch
 from modreg.module import Module
 from modreg.registry import Registry
 
-from ._check_data import ROOT, drag_frame, run_cli, write_csv, write_drag
+from ._check_data import ROOT, drag_frame, write_csv, write_drag
+from ._helpers import run_cli
 
 DRAG = ROOT / "modules" / "drag"
 FAST = ["--samples", "500", "--no-latency"]

@@ -14,22 +14,12 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
 
-from modreg.cli import main
-
-from ._helpers import write_network_module
+from ._helpers import run_cli, write_network_module
 
 GRAVITY = (Path(__file__).parent.parent / "modules" / "gravity" / "modreg.yaml").read_text()
 
 
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """Run the CLI in-process (through the same ``main`` as the console script)."""
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+run = run_cli
 
 
 def snapshot(registry: Path) -> list[tuple[str, bytes]]:

@@ -17,9 +17,10 @@ import sympy as sp
 import torch
 
 import modreg
-from modreg.cli import main
 from modreg.registry import Registry
 from modreg.spec.expr import parse_expression
+
+from ._helpers import run_cli
 
 K_DRAG = 0.5 * 1.2 * 0.35 * 0.004185  # 1/2 rho C_d A of a baseball at sea level
 FAST = ["--time-budget", "10", "--workers", "1"]
@@ -32,13 +33,7 @@ def run(capsys: pytest.CaptureFixture[str]) -> Run:
     """Run the CLI in-process (through the console script's ``main``)."""
 
     def invoke(*args: str | Path) -> tuple[int, str, str]:
-        try:
-            main([str(a) for a in args])
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        out, err = capsys.readouterr()
-        return code, out, err
+        return run_cli([str(a) for a in args], capsys)
 
     return invoke
 

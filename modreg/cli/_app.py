@@ -11,6 +11,7 @@ import typer
 
 from modreg.cli._check import check_app
 from modreg.cli._distill import distill
+from modreg.cli._options import JsonOption, RegistryOption
 
 if TYPE_CHECKING:
     from modreg.registry import Registry
@@ -26,16 +27,6 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-RegistryOption = Annotated[
-    str | None,
-    typer.Option(
-        "--registry",
-        "-r",
-        help="Registry path or file:// URI (default: $MODREG_REGISTRY or $MODREG_HOME/registry).",
-        show_default=False,
-    ),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print data as JSON.")]
 app.add_typer(check_app, name="check")
 app.command("distill")(distill)
 

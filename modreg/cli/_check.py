@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+from modreg.cli._options import JsonOption, RegistryOption
+
 if TYPE_CHECKING:
     from modreg.check.report import CheckReport
     from modreg.registry import Registry
@@ -41,16 +43,6 @@ check_app = typer.Typer(
     rich_markup_mode=None,
 )
 
-RegistryOption = Annotated[
-    str | None,
-    typer.Option(
-        "--registry",
-        "-r",
-        help="Registry path or file:// URI (default: $MODREG_REGISTRY or $MODREG_HOME/registry).",
-        show_default=False,
-    ),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print the report as JSON.")]
 JunitOption = Annotated[
     Path | None,
     typer.Option("--junit", help="Also write a JUnit XML report (one testcase per check)."),
