@@ -179,3 +179,27 @@ def test_progress_is_reported() -> None:
     )
     assert seen[-1] == ("done", 1.0)
     assert all(0.0 <= f <= 1.0 for _, f in seen)
+
+
+def test_tree_search_finds_nested_function() -> None:
+    x = _rows(1000, 2, hi=3.0)
+    a, b = x.T
+    res = distill_arrays(x, np.cos(a * np.sqrt(b)), ["a", "b"], time_budget=8)
+    assert res.exact and res.source.endswith(":trees")
+    assert _same(res.sympy_expr, sympy.cos(sympy.Symbol("a") * sympy.sqrt(sympy.Symbol("b"))))
+
+
+def test_tree_search_fits_outer_constants() -> None:
+    x = _rows(1000, 2, hi=3.0, seed=1)
+    a, b = x.T
+    res = distill_arrays(x, 2 * np.log(a + np.cos(b)), ["a", "b"], time_budget=8)
+    sa, sb = sympy.symbols("a b")
+    assert res.exact and res.source.endswith(":trees")
+    assert _same(res.sympy_expr, 2 * sympy.log(sa + sympy.cos(sb)))
+
+
+def test_tree_search_leaves_library_laws_alone() -> None:
+    x = _rows(500, 2, seed=2)
+    res = distill_arrays(x, x[:, 0] * x[:, 1] ** 2, ["a", "b"], time_budget=15)
+    assert res.exact and not res.source.endswith(":trees")
+    assert res.seconds < 5

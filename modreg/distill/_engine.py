@@ -26,6 +26,7 @@ from modreg.distill._poly import fit_poly
 from modreg.distill._problem import Candidate, Problem, Workspace, score_candidate
 from modreg.distill._structure import Symmetry, find_symmetries, fit_surrogate, reduce_columns
 from modreg.distill._tidy import tidy
+from modreg.distill._trees import PARTS, fit_trees
 from modreg.distill._validate import validate
 
 __all__ = ["DistillResult", "ParetoPoint", "distill_arrays"]
@@ -34,6 +35,7 @@ Array = NDArray[np.float64]
 Oracle = Callable[[Array], Array]
 Progress = Callable[[str, float], None]
 SUBSAMPLE = 400
+TREE_VARS, TREE_SHARE = 2, 0.25  # budget share reserved for tree search on small problems
 
 _FAMILIES: dict[str, Callable[[Workspace, Problem], list[Candidate]]] = {
     "const": fit_constant,
@@ -45,6 +47,16 @@ _FAMILIES: dict[str, Callable[[Workspace, Problem], list[Candidate]]] = {
     "rational": fit_rational,
     "poly": fit_poly,
 }
+
+
+def _trees_family(part: int) -> Callable[[Workspace, Problem], list[Candidate]]:
+    def run(ws: Workspace, problem: Problem) -> list[Candidate]:
+        return fit_trees(ws, problem, part, _STATE.get("slice", math.inf))
+
+    return run
+
+
+_FAMILIES.update({f"trees{p}": _trees_family(p) for p in range(PARTS)})
 
 
 @dataclass(frozen=True)
@@ -268,23 +280,36 @@ def distill_arrays(
     cands: list[Candidate] = []
     stages = _stages(workspaces)
     timed_out = False
+    # Few working variables: keep a share of the budget for the expression-tree search.
+    k_min = min((w.w_values.shape[1] for w in workspaces if w.w_values.shape[1]), default=0)
+    if 0 < k_min <= TREE_VARS:
+        problem.deadline = deadline - TREE_SHARE * (deadline - start)
     for i, (label, tasks) in enumerate(stages):
         report(label, i / len(stages))
         _STATE.update(problem=problem, workspaces=workspaces, oracle=oracle, seed=seed)
-        found, timed_out = _run_stage(tasks, workers, deadline)
+        found, timed_out = _run_stage(tasks, workers, problem.deadline)
         cands += found
         if timed_out or any(c.exact for c in cands):
             break
     if not timed_out and not any(c.exact for c in cands):
         report("structure: symmetries of the oracle", len(stages) / (len(stages) + 1))
-        reduced = _symmetry_workspaces(problem, oracle, seed, workers, deadline)
+        reduced = _symmetry_workspaces(problem, oracle, seed, workers, problem.deadline)
         if reduced:
             _STATE.update(workspaces=workspaces + reduced)
             n0 = len(workspaces)
             fams = ("gpl", "poly", "ll", "rational")
             tasks = [(n0 + i, f) for i in range(len(reduced)) for f in fams]
-            found, timed_out = _run_stage(tasks, workers, deadline)
+            found, timed_out = _run_stage(tasks, workers, problem.deadline)
             cands += found
+    if time.monotonic() < deadline and not any(c.exact for c in cands):
+        report("expression trees", 0.99)  # last resort: enumerate trees, time sliced per task
+        problem.deadline = deadline
+        every = range(len(_STATE["workspaces"]))
+        tasks = [(i, f"trees{p}") for i in every for p in range(PARTS)]
+        share = max(1, min(workers, len(tasks))) / len(tasks)
+        _STATE.update(slice=(deadline - time.monotonic()) * share)
+        found, timed_out = _run_stage(tasks, workers, deadline)
+        cands += found
     report("done", 1.0)
     return _result(cands, problem, time.monotonic() - start, timed_out)
 
