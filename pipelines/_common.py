@@ -79,6 +79,22 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
+TIMING = ("seconds", "latency")
+
+
+def write_metrics(stage: str, metrics: dict[str, Any]) -> None:
+    """``metrics/STAGE.json`` (DVC metrics, identical run to run) and, apart, the timings.
+
+    Wall-clock figures differ on every run, so they go to ``metrics/STAGE_timing.json``
+    (and MLflow), keeping the DVC-tracked metrics reproducible bit for bit.
+    """
+    timing = {k: v for k, v in metrics.items() if any(t in k for t in TIMING)}
+    write_json(
+        Path("metrics") / f"{stage}.json", {k: v for k, v in metrics.items() if k not in timing}
+    )
+    write_json(Path("metrics") / f"{stage}_timing.json", timing)
+
+
 def stage(func: Callable[[], None]) -> Callable[[], None]:
     """Run a stage: modreg errors become one line on stderr and exit code 1."""
 

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 import modreg
 from modreg.distill import distill_module
 from modreg.errors import PipelineError
-from pipelines._common import load_params, parse_section, require, stage, write_json
+from pipelines._common import load_params, parse_section, require, stage, write_metrics
 from pipelines._publish import project_registry
 
 OUT = Path("distilled")
@@ -92,7 +92,7 @@ def main() -> None:
         metrics |= recovered(modules["gravity"], modules["drag"], params["ball"])
         run.log_params(params["distill"], prefix="distill.")
         run.log_metrics(metrics)
-    write_json(Path("metrics/distill.json"), metrics)
+    write_metrics("distill", metrics)
     print(
         f"g = {metrics['g_recovered']:.4f} m/s² (truth {metrics['g_true']}), "
         f"C_d = {metrics['drag_cd_recovered']:.4f} (truth {metrics['drag_cd_true']})"

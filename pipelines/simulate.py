@@ -13,7 +13,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from modreg.errors import PipelineError
-from pipelines._common import load_params, parse_section, stage, write_json
+from pipelines._common import load_params, parse_section, stage, write_metrics
 from pipelines.physics import Body, acceleration, integrate, landing_points
 
 Positive = Annotated[float, Field(gt=0)]
@@ -183,7 +183,7 @@ def main() -> None:
         summary[f"{split}_mean_range_m"] = float(np.linalg.norm(landing, axis=1).mean())
     summary["drag_constant_true"] = body.drag_constant(ball.air_density)
     summary |= meteors(parse_section(MeteorParams, params, "meteors"), ball.gravity)
-    write_json(Path("metrics/simulate.json"), summary)
+    write_metrics("simulate", summary)
     print(f"simulated {sim.n_train}/{sim.n_val}/{sim.n_test} trajectories -> {OUT}")
 
 

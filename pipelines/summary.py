@@ -11,8 +11,11 @@ from rich.table import Table
 
 
 def _load(name: str) -> dict[str, Any]:
-    path = Path("metrics") / f"{name}.json"
-    return json.loads(path.read_text()) if path.is_file() else {}
+    """A stage's metrics with its timings (kept in a file of their own) merged in."""
+    data: dict[str, Any] = {}
+    for path in (Path("metrics") / f"{name}.json", Path("metrics") / f"{name}_timing.json"):
+        data |= json.loads(path.read_text()) if path.is_file() else {}
+    return data
 
 
 def _f(data: dict[str, Any], key: str, spec: str) -> str:

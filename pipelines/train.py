@@ -84,7 +84,7 @@ from pipelines._common import (
     seed_everything,
     sha256_of,
     stage,
-    write_json,
+    write_metrics,
 )
 from pipelines._progress import progress_bar
 from pipelines._publish import publish_all, run_key
@@ -366,7 +366,7 @@ def main() -> None:
         run.log_params(params["train"], prefix="train.")
         run.log_metrics(metrics)
         run.log_artifact(plot)
-    write_json(Path("metrics/train.json"), metrics)
+    write_metrics("train", metrics)
     for result in published:
         print(f"published {result.ref} {result.digest}")
 

@@ -33,7 +33,7 @@ from pipelines._common import (
     require,
     seed_everything,
     stage,
-    write_json,
+    write_metrics,
 )
 from pipelines._publish import project_registry
 from pipelines.baseball import hybrid, landing_error, load_split, simulate
@@ -113,7 +113,7 @@ def main() -> None:
         run.log_metrics(metrics)
         run.log_artifact(plot)
         run.log_artifact("reports/validate.xml")
-    write_json(Path("metrics/validate.json"), metrics)
+    write_metrics("validate", metrics)
     for result in report.results:
         print(("note: " if result in ranges else "") + result.line())
     failed = [r for r in gating if not r.ok]
