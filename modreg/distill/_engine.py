@@ -83,6 +83,7 @@ class DistillResult:
     pareto: list[ParetoPoint]
     seconds: float
     source: str = ""
+    timed_out: bool = False  # the budget ran out before every stage had run
 
 
 def _power_expr(symbols: Sequence[sympy.Symbol], exps: Sequence[Any]) -> sympy.Expr:
@@ -299,8 +300,9 @@ def distill_arrays(
             n0 = len(workspaces)
             fams = ("gpl", "poly", "ll", "rational")
             tasks = [(n0 + i, f) for i in range(len(reduced)) for f in fams]
-            found, timed_out = _run_stage(tasks, workers, problem.deadline)
+            found, cut = _run_stage(tasks, workers, problem.deadline)
             cands += found
+            timed_out |= cut
     if time.monotonic() < deadline and not any(c.exact for c in cands):
         report("expression trees", 0.99)  # last resort: enumerate trees, time sliced per task
         problem.deadline = deadline
@@ -308,8 +310,11 @@ def distill_arrays(
         tasks = [(i, f"trees{p}") for i in every for p in range(PARTS)]
         share = max(1, min(workers, len(tasks))) / len(tasks)
         _STATE.update(slice=(deadline - time.monotonic()) * share)
-        found, timed_out = _run_stage(tasks, workers, deadline)
+        found, cut = _run_stage(tasks, workers, deadline)
         cands += found
+        timed_out |= cut
+    # The budget ran out if a stage was cut short or the search reached the deadline at all.
+    timed_out |= time.monotonic() >= deadline
     report("done", 1.0)
     return _result(cands, problem, time.monotonic() - start, timed_out)
 
@@ -388,4 +393,5 @@ def _result(
         pareto=points,
         seconds=seconds,
         source=best.source,
+        timed_out=timed_out and not best.exact,
     )

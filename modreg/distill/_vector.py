@@ -173,10 +173,8 @@ def _complexity(expr: Any) -> int:
 
 
 def _timed_out(result: DistillResult, budget: float) -> bool:
-    flag = getattr(result, "timed_out", None)
-    if isinstance(flag, bool):
-        return flag
-    return not result.exact and result.seconds >= 0.9 * budget
+    """The engine's own flag, or an inexact search that used (nearly) all of its budget."""
+    return result.timed_out or (not result.exact and result.seconds >= 0.9 * budget)
 
 
 def _run_engine(
