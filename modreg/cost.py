@@ -20,7 +20,6 @@ Example:
 from __future__ import annotations
 
 import math
-import statistics
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -136,6 +135,8 @@ def _latency(model: Any, inputs: Any, *, budget_s: float = 0.3, max_runs: int = 
             t0 = time.perf_counter()
             model(inputs)
             times.append(time.perf_counter() - t0)
+    import statistics  # only latency needs it; keeps `import modreg` light
+
     return statistics.median(times)
 
 

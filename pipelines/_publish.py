@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import modreg
 from modreg.errors import PipelineError
 from modreg.module import Module
 from modreg.registry import PublishResult, Registry
@@ -16,8 +16,6 @@ from modreg.registry import PublishResult, Registry
 
 def project_registry() -> Registry:
     """The registry of the showcase (``$MODREG_REGISTRY``, else ``.modreg/registry``)."""
-    import os
-
     return Registry(os.environ.get("MODREG_REGISTRY") or ".modreg/registry")
 
 
@@ -48,6 +46,3 @@ def run_key(stage: str, params: Any, inputs: Sequence[Path]) -> str:
     for path in inputs:
         digest.update(Path(path).read_bytes())
     return digest.hexdigest()[:16]
-
-
-__all__ = ["modreg", "project_registry", "publish_all", "run_key"]

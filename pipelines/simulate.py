@@ -6,6 +6,7 @@ Writes ``data/baseball/{train,val,test}.npz`` (no pickles: plain arrays) and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -112,24 +113,37 @@ def meteors(p: MeteorParams, gravity: float) -> dict[str, float]:
         )
         x0 = np.zeros((n, 3))
         x0[:, 2] = rng.uniform(*p.altitude, n)
-        x, v = integrate(accel, x0, v0, dt=p.dt, steps=p.steps, substeps=p.substeps)
-        if (x[:, -1, 2] >= 0).any():
-            raise PipelineError("some meteorites have not landed: raise meteors.steps")
-        landing, flight = landing_points(x, t)
-        observed = x + rng.normal(0.0, p.noise_std, x.shape)
-        np.savez(
-            out / f"{split}.npz",
-            t=t,
-            x0=x0,
-            v0=v0,
-            x=observed,
-            x_true=x,
-            v_true=v,
-            landing=landing,
-            flight_time=flight,
-        )
+        *_, flight = fly(accel, x0, v0, t, p, rng, out / f"{split}.npz", "raise meteors.steps")
         summary[f"meteor_{split}_mean_flight_s"] = float(flight.mean())
     return summary
+
+
+def fly(
+    accel: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    x0: np.ndarray,
+    v0: np.ndarray,
+    t: np.ndarray,
+    p: SimulateParams | MeteorParams,
+    rng: np.random.Generator,
+    path: Path,
+    fix: str,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Integrate flights, add tracking noise, save them as ``path``.
+
+    Returns:
+        True positions, velocities, landing points and flight times.
+
+    Raises:
+        PipelineError: a flight has not landed by the end of the horizon (``fix`` says how).
+    """
+    x, v = integrate(accel, x0, v0, dt=p.dt, steps=p.steps, substeps=p.substeps)
+    observed = x + rng.normal(0.0, p.noise_std, x.shape)
+    if (x[:, -1, 2] >= 0).any():
+        raise PipelineError(f"some flights of {path} have not landed after {t[-1]:.2f} s: {fix}")
+    landing, flight = landing_points(x, t)
+    np.savez(path, t=t, x0=x0, v0=v0, x=observed, x_true=x, v_true=v, landing=landing,
+             flight_time=flight)  # fmt: skip
+    return x, v, landing, flight
 
 
 def write_columns(path: Path, vectors: dict[str, np.ndarray]) -> None:
@@ -152,25 +166,8 @@ def main() -> None:
     summary: dict[str, float] = {}
     for split, n in (("train", sim.n_train), ("val", sim.n_val), ("test", sim.n_test)):
         x0, v0 = launch(sim, n, rng)
-        x, v = integrate(accel, x0, v0, dt=sim.dt, steps=sim.steps, substeps=sim.substeps)
-        observed = x + rng.normal(0.0, sim.noise_std, x.shape)
-        landing, flight = landing_points(x, t)
-        if (x[:, -1, 2] >= 0).any():
-            raise PipelineError(
-                f"some {split} trajectories have not landed after {t[-1]:.2f} s: "
-                "raise simulate.steps or lower simulate.speed"
-            )
-        np.savez(
-            OUT / f"{split}.npz",
-            t=t,
-            x0=x0,
-            v0=v0,
-            x=observed,
-            x_true=x,
-            v_true=v,
-            landing=landing,
-            flight_time=flight,
-        )
+        fix = "raise simulate.steps or lower simulate.speed"
+        x, v, landing, flight = fly(accel, x0, v0, t, sim, rng, OUT / f"{split}.npz", fix)
         summary[f"{split}_trajectories"] = n
         if split == "train":  # where the ball flew: distillation queries the networks there
             flying = (t <= flight[:, None])[:, ::2]
