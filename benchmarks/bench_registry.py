@@ -49,7 +49,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from modreg._files import FileEntry, hash_file, tree_digest
+from modreg._content import FileEntry, hash_file, tree_digest
 from modreg.registry import Registry, VersionRecord
 from modreg.spec.archs import MLPSpec, expected_tensors
 from modreg.store import IndexEntry, LocalStore
@@ -281,8 +281,9 @@ def bench_mlflow_small(work: Path, repeat: int) -> tuple[float, float]:
 # -- 3. resolve / list at scale ----------------------------------------------------------------
 def fake_record(name: str, version: str) -> tuple[bytes, IndexEntry]:
     """A minimal valid version record (digest consistent with its one file) and index line."""
-    sha = hashlib.sha256(f"{name}@{version}".encode()).hexdigest()
-    entries = [FileEntry("modreg.yaml", sha, 200)]
+    key = f"{name}@{version}".encode()
+    sha, fast = hashlib.sha256(key).hexdigest(), hashlib.sha256(key[::-1]).hexdigest()
+    entries = [FileEntry("modreg.yaml", sha, 200, fast)]
     digest = tree_digest(entries)
     record = VersionRecord(
         name=name,
@@ -290,12 +291,10 @@ def fake_record(name: str, version: str) -> tuple[bytes, IndexEntry]:
         digest=digest,
         kind="equation",
         summary="benchmark filler",
-        files=[e.to_json() for e in entries],
+        files=tuple(entries),
         published="2025-01-01T00:00:00+00:00",
     )
-    return record.model_dump_json(indent=2).encode(), IndexEntry(
-        name, version, digest, "equation", "benchmark filler"
-    )
+    return record.to_json(), IndexEntry(name, version, digest, "equation", "benchmark filler")
 
 
 def build_big_registry(root: Path, modules: int) -> float:
@@ -419,7 +418,7 @@ def bench_big_pull(work: Path, sizes: Sizes, repeat: int) -> tuple[int, list[tup
         ("pull (cold CLI: python -m modreg pull)", statistics.median(runs["cli"])),
         ("shutil.copyfile of the object (baseline)", statistics.median(runs["copy"])),
         ("shutil.copyfile + fsync of the object", statistics.median(runs["copy_fsync"])),
-        ("sha256 of the object (modreg hash_file)", statistics.median(runs["hash"])),
+        ("sha256 + BLAKE3 of the object (hash_file, as publish)", statistics.median(runs["hash"])),
     ]
     return size, medians
 

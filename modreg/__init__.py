@@ -10,7 +10,6 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from modreg._api import publish, pull
-from modreg.cost import Cost, cost
 from modreg.errors import (
     CheckFailed,
     ConfigError,
@@ -34,6 +33,7 @@ from modreg.errors import (
 )
 
 if TYPE_CHECKING:
+    from modreg._cost import Cost, cost
     from modreg.module import Module
     from modreg.registry import Registry
     from modreg.runtime import (
@@ -56,6 +56,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "Block": "modreg.runtime",
     "Constant": "modreg.spec.manifest",
+    "Cost": "modreg._cost",
     "Executable": "modreg.runtime",
     "Hybrid": "modreg.runtime",
     "HybridNet": "modreg.runtime",
@@ -66,6 +67,7 @@ _LAZY = {
     "Registry": "modreg.registry",
     "Tracker": "modreg.tracking",
     "build": "modreg.runtime",
+    "cost": "modreg._cost",
     "export": "modreg.runtime",
     "load_export": "modreg.runtime",
     "replace": "modreg.runtime",

@@ -1,4 +1,4 @@
-"""Module directory contents: which files may be in one, their digests, and weight checks.
+"""Module directory contents: which files may be in one, and the checks on weights.
 
 A module directory holds its manifest, the files the manifest names (weights, lockfile) and
 optionally a README; nothing else. Weights are read as safetensors *by hand*: the 8-byte
@@ -8,7 +8,6 @@ so no file from a module is ever unpickled, imported or executed.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -17,23 +16,14 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from modreg._content import LOCK_FILE, MANIFEST_FILE, FileEntry, hash_file
 from modreg.errors import InvalidModule, InvalidWeights
 from modreg.spec.archs import expected_tensors
-from modreg.spec.manifest import MANIFEST_FILE, Manifest, load_manifest
+from modreg.spec.manifest import Manifest, load_manifest
 
-__all__ = [
-    "LOCK_FILE",
-    "FileEntry",
-    "TensorInfo",
-    "hash_file",
-    "read_safetensors_header",
-    "scan_module",
-    "tree_digest",
-]
+__all__ = ["TensorInfo", "read_safetensors_header", "scan_module"]
 
-LOCK_FILE = "modreg.lock"
 OPTIONAL_FILES = frozenset({"README.md"})
-CHUNK = 1 << 22
 MAX_HEADER_BYTES = 100 << 20
 _DTYPES: dict[str, tuple[str, int]] = {
     "F64": ("float64", 8),
@@ -44,18 +34,6 @@ _DTYPES: dict[str, tuple[str, int]] = {
 
 
 @dataclass(frozen=True)
-class FileEntry:
-    """One file of a module: its path inside the module, sha256 and size."""
-
-    path: str
-    sha256: str
-    size: int
-
-    def to_json(self) -> dict[str, str | int]:
-        return {"path": self.path, "sha256": self.sha256, "size": self.size}
-
-
-@dataclass(frozen=True)
 class TensorInfo:
     """A tensor described by a safetensors header."""
 
@@ -63,29 +41,6 @@ class TensorInfo:
     shape: tuple[int, ...]
     start: int
     end: int
-
-
-def hash_file(path: Path) -> FileEntry:
-    """sha256 and size of a file (its ``path`` field is the file name)."""
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb", buffering=0) as handle:
-        buffer = bytearray(CHUNK)
-        view = memoryview(buffer)
-        while count := handle.readinto(buffer):
-            digest.update(view[:count])
-            size += count
-    return FileEntry(path.name, digest.hexdigest(), size)
-
-
-def tree_digest(entries: list[FileEntry]) -> str:
-    """The module digest: sha256 of the canonical JSON list of its files (sorted by path)."""
-    canonical = json.dumps(
-        [e.to_json() for e in sorted(entries, key=lambda e: e.path)],
-        sort_keys=True,
-        separators=(",", ":"),
-    )
-    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def read_safetensors_header(path: Path) -> dict[str, TensorInfo]:

@@ -1,29 +1,37 @@
-"""A module on disk: validated manifest, files and digest."""
+"""A module on disk: its files, their digest, and its manifest (parsed when first asked for)."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from modreg._files import FileEntry, scan_module, tree_digest
-from modreg.spec.interface import Interface
-from modreg.spec.manifest import Manifest
+from modreg._content import MANIFEST_FILE, FileEntry, tree_digest
+
+if TYPE_CHECKING:
+    from modreg.spec.interface import Interface
+    from modreg.spec.manifest import Manifest
 
 __all__ = ["Module"]
 
 
 @dataclass(frozen=True)
 class Module:
-    """A module directory whose manifest and files have been validated and hashed.
+    """A module directory whose files are known by their hashes.
 
-    Get one from :func:`modreg.pull` (verified against the registry) or
-    :meth:`Module.from_dir` (a local directory, e.g. before publishing).
+    Get one from :func:`modreg.pull` (every byte checked against the registry) or
+    :meth:`Module.from_dir` (a local directory, validated, e.g. before publishing). The
+    manifest of a pulled module is parsed and validated on first use of :attr:`manifest`, so
+    a pull that only needs the files (``modreg pull``) never pays for it.
     """
 
-    manifest: Manifest
     path: Path
     files: tuple[FileEntry, ...]
     digest: str
+    name: str
+    version: str
+    kind: str
 
     @classmethod
     def from_dir(cls, directory: str | Path) -> Module:
@@ -32,28 +40,41 @@ class Module:
         Raises:
             InvalidModule, InvalidManifest, InvalidWeights: see :func:`modreg.publish`.
         """
+        from modreg._files import scan_module
+
         manifest, entries = scan_module(directory)
-        return cls(manifest, Path(directory), tuple(entries), tree_digest(entries))
+        module = cls(
+            Path(directory),
+            tuple(entries),
+            tree_digest(entries),
+            manifest.name,
+            manifest.version,
+            manifest.kind,
+        )
+        vars(module)["manifest"] = manifest  # already validated: fill the cached property
+        return module
 
-    @property
-    def name(self) -> str:
-        return self.manifest.name
+    @functools.cached_property
+    def manifest(self) -> Manifest:
+        """The validated manifest.
 
-    @property
-    def version(self) -> str:
-        return self.manifest.version
+        Raises:
+            InvalidManifest: the file no longer validates (it was edited after the pull).
+        """
+        from modreg.spec.manifest import parse_manifest
 
-    @property
-    def kind(self) -> str:
-        return self.manifest.kind
+        text = self.file(MANIFEST_FILE).read_bytes()
+        return parse_manifest(text, source=f"{self.path / MANIFEST_FILE}")
 
     @property
     def ref(self) -> str:
         """``name@version``."""
-        return self.manifest.ref
+        return f"{self.name}@{self.version}"
 
     @property
     def interface(self) -> Interface:
+        from modreg.spec.interface import Interface
+
         return Interface.of(self.manifest)
 
     def file(self, name: str) -> Path:

@@ -16,57 +16,105 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 import os
 import shutil
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from packaging.version import Version
-from pydantic import BaseModel, ConfigDict, ValidationError
 
 from modreg._config import Settings
-from modreg._files import FileEntry, tree_digest
+from modreg._content import MANIFEST_FILE, FileEntry, file_matches, is_hex_digest, tree_digest
 from modreg.errors import IntegrityError, InvalidModule, ModuleNotFound, VersionExists
 from modreg.module import Module
-from modreg.spec.manifest import MANIFEST_FILE, Manifest, parse_manifest
 from modreg.spec.names import ModuleRef, parse_name, parse_version
 from modreg.store import IndexEntry, ObjectProblem, Store, open_store
 
+if TYPE_CHECKING:
+    from modreg.spec.manifest import Manifest
+
 __all__ = ["ListEntry", "PublishResult", "Registry", "VerifyReport", "VersionRecord"]
 
-RECORD_SCHEMA = 1
+RECORD_SCHEMA = 2  # 2: files carry a blake3 hash; 1 (sha256 only) is still read
 ORPHAN_AGE_SECONDS = 3600.0
+_RECORD_FIELDS = frozenset(
+    {"schema_version", "name", "version", "digest", "kind", "summary", "files", "published"}
+)
 
 
-class _FileRecord(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    path: str
-    sha256: str
-    size: int
-
-
-class VersionRecord(BaseModel):
+@dataclass(frozen=True)
+class VersionRecord:
     """What the registry stores for one published version (the publish commit point)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    schema_version: int = RECORD_SCHEMA
     name: str
     version: str
     digest: str
     kind: str
     summary: str
-    files: list[_FileRecord]
+    files: tuple[FileEntry, ...]
     published: str
+    schema_version: int = RECORD_SCHEMA
 
     @property
     def ref(self) -> str:
         return f"{self.name}@{self.version}"
 
     def entries(self) -> list[FileEntry]:
-        return [FileEntry(f.path, f.sha256, f.size) for f in self.files]
+        return list(self.files)
+
+    def to_json(self) -> bytes:
+        data = {
+            "schema_version": self.schema_version,
+            "name": self.name,
+            "version": self.version,
+            "digest": self.digest,
+            "kind": self.kind,
+            "summary": self.summary,
+            "files": [f.to_json() for f in self.files],
+            "published": self.published,
+        }
+        return json.dumps(data, indent=2).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> VersionRecord:
+        """Parse a stored record, strictly: any unknown, missing or mistyped field is refused.
+
+        Raises:
+            ValueError: the bytes are not a well-formed record.
+        """
+        raw = json.loads(data)
+        if not isinstance(raw, dict) or set(raw) != _RECORD_FIELDS:
+            raise ValueError("not a version record (fields differ)")
+        schema = raw["schema_version"]
+        if type(schema) is not int or schema not in (1, 2):
+            raise ValueError(f"unknown record schema {schema!r}")
+        texts = {k: raw[k] for k in _RECORD_FIELDS - {"schema_version", "files"}}
+        if not all(isinstance(v, str) for v in texts.values()):
+            raise ValueError("a text field of the record is not text")
+        files = raw["files"]
+        if not isinstance(files, list):
+            raise ValueError("record files are not a list")
+        return cls(
+            files=tuple(_file_entry(f, schema) for f in files), schema_version=schema, **texts
+        )
+
+
+def _file_entry(raw: Any, schema: int) -> FileEntry:
+    keys = {"path", "sha256", "size"} | ({"blake3"} if schema >= 2 else set())
+    if not isinstance(raw, dict) or set(raw) != keys:
+        raise ValueError("a file entry of the record has other fields")
+    path, size = raw["path"], raw["size"]
+    # Pulls write each file under its recorded name: one plain name, nothing that climbs.
+    if not isinstance(path, str) or path in {"", ".", ".."} or "/" in path or "\\" in path:
+        raise ValueError(f"file name {path!r} in the record is not a plain name")
+    if type(size) is not int or size < 0:
+        raise ValueError(f"size {size!r} of {path} is not a byte count")
+    if not is_hex_digest(raw["sha256"]) or not is_hex_digest(raw.get("blake3", "0" * 64)):
+        raise ValueError(f"a hash of {path} is not 64 hex digits")
+    return FileEntry(path, raw["sha256"], size, raw.get("blake3"))
 
 
 @dataclass(frozen=True)
@@ -145,11 +193,10 @@ class Registry:
             digest=module.digest,
             kind=manifest.kind,
             summary=manifest.summary,
-            files=[_FileRecord(path=e.path, sha256=e.sha256, size=e.size) for e in module.files],
+            files=module.files,
             published=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         )
-        data = record.model_dump_json(indent=2).encode()
-        winner = self.store.create_record(manifest.name, manifest.version, data)
+        winner = self.store.create_record(manifest.name, manifest.version, record.to_json())
         if winner is not None:  # another publisher committed first
             return self._compare(manifest.name, manifest.version, module.digest, winner)
         self.store.append_index(
@@ -201,8 +248,8 @@ class Registry:
 
     def _parse_record(self, data: bytes, ref: str) -> VersionRecord:
         try:
-            record = VersionRecord.model_validate_json(data)
-        except ValidationError as exc:
+            record = VersionRecord.from_json(data)
+        except ValueError as exc:
             raise IntegrityError(f"record of {ref} is damaged: run 'modreg verify'") from exc
         if (
             f"{record.name}@{record.version}" != ref
@@ -239,9 +286,8 @@ class Registry:
         staging = target.parent / f".{target.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.partial"
         staging.mkdir()
         try:
-            for entry in record.entries():
-                self.store.copy_object_to(entry.sha256, entry.size, staging / entry.path)
-            manifest = _read_manifest(staging, record)
+            for entry in record.files:
+                self.store.copy_object_to(entry, staging / entry.path)
             try:
                 staging.rename(target)
             except OSError:  # a concurrent pull of the same version got there first
@@ -252,10 +298,12 @@ class Registry:
         finally:
             if staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)
-        return Module(manifest, target, tuple(record.entries()), record.digest)
+        return _module(target, record)
 
     def manifest(self, ref: str | ModuleRef) -> tuple[VersionRecord, Manifest]:
         """The record and manifest of a version, read (and verified) from the store."""
+        from modreg.spec.manifest import parse_manifest
+
         record = self.resolve(ref)
         entry = next(e for e in record.entries() if e.path == MANIFEST_FILE)
         text = self.store.read_object(entry.sha256, entry.size)
@@ -380,23 +428,17 @@ def _cache_dir(record: VersionRecord) -> Path:
     return Settings.from_env().cache / record.name.replace("/", "+") / record.version
 
 
-def _read_manifest(directory: Path, record: VersionRecord) -> Manifest:
-    return parse_manifest(
-        (directory / MANIFEST_FILE).read_bytes(), source=f"{record.ref}:{MANIFEST_FILE}"
-    )
+def _module(directory: Path, record: VersionRecord) -> Module:
+    return Module(directory, record.files, record.digest, record.name, record.version, record.kind)
 
 
 def _verified_copy(directory: Path, record: VersionRecord) -> Module | None:
     """The module at ``directory`` if it holds exactly the record's files, else None."""
-    from modreg._files import hash_file
-
     if not directory.is_dir():
         return None
     names = sorted(p.name for p in directory.iterdir())
-    if names != sorted(e.path for e in record.entries()):
+    if names != sorted(e.path for e in record.files):
         return None
-    if any(hash_file(directory / e.path) != e for e in record.entries()):
+    if not all(file_matches(directory / e.path, e) for e in record.files):
         return None
-    return Module(
-        _read_manifest(directory, record), directory, tuple(record.entries()), record.digest
-    )
+    return _module(directory, record)

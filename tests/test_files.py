@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from modreg._files import read_safetensors_header, scan_module, tree_digest
+from modreg._content import tree_digest
+from modreg._files import read_safetensors_header, scan_module
 from modreg.errors import InvalidModule, InvalidWeights
 
 from ._helpers import write_network_module

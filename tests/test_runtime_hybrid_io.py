@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -124,12 +125,8 @@ def test_network_weights_load_strictly(tmp_path: Path, edit, message: str) -> No
     tensors = load_file(str(target / "weights.safetensors"))
     edit(tensors)
     save_file(tensors, str(target / "weights.safetensors"))
-    module = Module(
-        Module.from_dir(MODULES / "drag-mlp").manifest,
-        target,
-        Module.from_dir(MODULES / "drag-mlp").files,
-        "",
-    )
+    # The published module's record, pointing at the edited copy of its files.
+    module = dataclasses.replace(Module.from_dir(MODULES / "drag-mlp"), path=target)
     with pytest.raises(InvalidWeights, match=message):
         Block.load(module)
 

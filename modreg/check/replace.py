@@ -251,7 +251,7 @@ def _compare(
 
 
 def _cost_lines(subject: _Subject, latency: bool) -> tuple[list[str], dict[str, Any]]:
-    from modreg.cost import cost
+    from modreg._cost import cost
 
     costs = [cost(net, latency=latency) for net in subject.nets]
     names = ("original", "replaced") if len(costs) == 2 else ("model",)

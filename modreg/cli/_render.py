@@ -63,7 +63,7 @@ def _equation_lines(manifest: Manifest) -> list[str]:
 
 def _cost_line(manifest: Manifest) -> str | None:
     """``cost: N parameters, F FLOP/sample`` from the manifest (none for hybrids)."""
-    from modreg.cost import estimate
+    from modreg._cost import estimate
     from modreg.errors import ModregError
 
     try:
@@ -107,6 +107,6 @@ def show_json(record: VersionRecord, manifest: Manifest) -> dict[str, Any]:
         "ref": record.ref,
         "digest": record.digest,
         "published": record.published,
-        "files": [f.model_dump() for f in record.files],
+        "files": [f.to_json() for f in record.files],
         "manifest": manifest.model_dump(mode="json", exclude_none=True),
     }

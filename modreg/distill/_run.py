@@ -407,7 +407,7 @@ def _write(
 ) -> DistillReport:
     """Write the module (metrics from the built module), then the front beside it."""
     import modreg
-    from modreg.cost import cost
+    from modreg._cost import cost
     from modreg.module import Module
 
     equations = assemble(fits, source.inputs, source.outputs)

@@ -17,7 +17,7 @@ import torch
 import yaml
 from packaging.version import Version
 
-from modreg._files import LOCK_FILE
+from modreg._content import LOCK_FILE
 from modreg.errors import GraphError, IntegrityError, InvalidModule
 from modreg.runtime._base import Executable
 from modreg.runtime._weights import load_safetensors, save_safetensors

@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from modreg._content import MANIFEST_FILE
 from modreg.errors import InvalidManifest, ModregError
 from modreg.spec.archs import NetworkSpec
 from modreg.spec.graph import HybridGraph
@@ -42,7 +43,6 @@ __all__ = [
     "parse_manifest",
 ]
 
-MANIFEST_FILE = "modreg.yaml"
 MAX_MANIFEST_BYTES = 1 << 20
 Kind = Literal["equation", "network", "hybrid"]
 DType = Literal["float16", "bfloat16", "float32", "float64"]

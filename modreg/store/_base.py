@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from modreg._content import FileEntry
+
 __all__ = ["IndexEntry", "ObjectProblem", "Store"]
 
 
@@ -48,8 +50,8 @@ class Store(Protocol):
     def put_object(self, source: Path, sha256: str, size: int) -> None:
         """Store the bytes of ``source`` under ``sha256`` (verified while copying)."""
 
-    def copy_object_to(self, sha256: str, size: int, target: Path) -> None:
-        """Write object ``sha256`` to ``target``, verifying digest and size."""
+    def copy_object_to(self, entry: FileEntry, target: Path) -> None:
+        """Write the object holding ``entry``'s bytes to ``target``, checking hash and size."""
 
     def read_object(self, sha256: str, size: int) -> bytes:
         """Return a small object's bytes, verified."""

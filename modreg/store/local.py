@@ -20,20 +20,26 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import errno
 import hashlib
 import json
+import mmap
 import os
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+from blake3 import blake3
+
+from modreg._content import FileEntry
 from modreg.errors import IntegrityError
 from modreg.store._base import IndexEntry
 
 __all__ = ["LocalStore"]
 
 CHUNK = 1 << 23
+SPAN = 1 << 26  # bytes a pull copies in the kernel before hashing them
 _INDEX = "index.jsonl"
 
 
@@ -102,14 +108,16 @@ class LocalStore:
             _copy_verified(source, tmp, sha256, size, what=str(source))
             self._publish_file(tmp, final, exclusive=False)
 
-    def copy_object_to(self, sha256: str, size: int, target: Path) -> None:
-        source = self._object_path(sha256)
+    def copy_object_to(self, entry: FileEntry, target: Path) -> None:
+        source = self._object_path(entry.sha256)
+        what = f"object sha256:{entry.sha256[:12]} ({entry.path})"
         if not source.is_file():
-            raise IntegrityError(f"object sha256:{sha256} is missing from {self.location}: "
+            raise IntegrityError(f"object sha256:{entry.sha256} is missing from {self.location}: "
                                  "run 'modreg verify' and re-publish the module")  # fmt: skip
-        _copy_verified(
-            source, target, sha256, size, what=f"object sha256:{sha256[:12]}", durable=False
-        )
+        if entry.blake3 is None:  # a record from before BLAKE3: check the sha256
+            _copy_verified(source, target, entry.sha256, entry.size, what=what, durable=False)
+        else:
+            _deliver_checked(source, target, entry, what=what)
 
     def read_object(self, sha256: str, size: int) -> bytes:
         path = self._object_path(sha256)
@@ -330,3 +338,81 @@ def _copy_hashing(source: Path, target: Path, *, durable: bool) -> tuple[str, in
 def _write_all(fd: int, data: memoryview) -> None:
     while data:
         data = data[os.write(fd, data) :]
+
+
+def _deliver_checked(source: Path, target: Path, entry: FileEntry, *, what: str) -> None:
+    """Copy ``source`` to a new file ``target`` and check the BLAKE3 of the bytes delivered.
+
+    A worker thread copies span after span inside the kernel (``copy_file_range``: the
+    bytes never cross into Python), while this thread hashes each finished span of the
+    *target* through a read-only mapping. Copy and check overlap on two cores, and what is
+    checked is exactly what the caller gets: a source changed or damaged mid-copy cannot be
+    delivered. A mismatch in size or hash removes ``target`` and raises.
+    """
+    fd = os.open(target, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        actual = _copy_and_hash(source, fd, entry.size)
+    except BaseException:
+        os.close(fd)
+        os.unlink(target)
+        raise
+    os.close(fd)
+    if actual != entry.blake3:
+        os.unlink(target)
+        raise IntegrityError(
+            f"{what} does not match its record (expected blake3:{str(entry.blake3)[:12]}, "
+            f"found blake3:{actual[:12]}): run 'modreg verify'"
+        )
+
+
+def _copy_and_hash(source: Path, fd: int, size: int) -> str:
+    hasher = blake3()
+    with open(source, "rb", buffering=0) as reader:
+        found = os.fstat(reader.fileno()).st_size
+        if found != size:
+            raise IntegrityError(
+                f"object {source.name[:10]}... is {found} bytes, its record says {size}: "
+                "run 'modreg verify'"
+            )
+        if size == 0:
+            return hasher.hexdigest()
+        os.ftruncate(fd, size)
+        spans = [(start, min(SPAN, size - start)) for start in range(0, size, SPAN)]
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+        try:
+            copies = [pool.submit(_copy_span, reader.fileno(), fd, *span) for span in spans]
+            with mmap.mmap(fd, size, access=mmap.ACCESS_READ) as mapped:
+                view = memoryview(mapped)
+                try:
+                    for (start, length), copy in zip(spans, copies, strict=True):
+                        copy.result()
+                        hasher.update(view[start : start + length])
+                finally:
+                    view.release()
+        finally:
+            pool.shutdown(cancel_futures=True)
+    return hasher.hexdigest()
+
+
+def _copy_span(source: int, target: int, start: int, length: int) -> None:
+    """Copy ``length`` bytes at offset ``start`` of ``source`` to the same offset of ``target``."""
+    position, end = start, start + length
+    while position < end:
+        count = _copy_some(source, target, position, end - position)
+        if count == 0:
+            raise IntegrityError(f"object ended {end - position} bytes early: run 'modreg verify'")
+        position += count
+
+
+def _copy_some(source: int, target: int, position: int, length: int) -> int:
+    if _KERNEL_COPY:
+        try:
+            return os.copy_file_range(source, target, length, position, position)
+        except OSError as exc:  # this pair of files cannot be copied in the kernel
+            if exc.errno not in _NO_KERNEL_COPY:
+                raise
+    return os.pwrite(target, os.pread(source, min(CHUNK, length), position), position)
+
+
+_KERNEL_COPY = hasattr(os, "copy_file_range")  # Linux
+_NO_KERNEL_COPY = frozenset({errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP})
