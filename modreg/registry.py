@@ -353,16 +353,22 @@ class Registry:
     def verify(self) -> VerifyReport:
         """Re-hash every object, check every record, rebuild the index, clean crash leftovers."""
         report = VerifyReport(temporaries_removed=self.store.clean_temporaries())
+        intact: dict[str, FileEntry] = {}  # sha256 -> what the object holds
         for sha256, _ in self.store.iter_objects():
             report.objects += 1
-            problem = self.store.verify_object(sha256)
-            if problem:
+            found = self.store.hash_object(sha256)
+            if found is None:  # removed while we looked (gc)
+                continue
+            if found.sha256 == sha256:
+                intact[sha256] = found
+            else:
+                problem = f"damaged (content hashes to {found.sha256[:12]})"
                 report.problems.append(ObjectProblem(f"object sha256:{sha256}", problem))
         index: list[IndexEntry] = []
         for name in self.store.names():
             for version, yanked in sorted(self.store.versions(name).items()):
                 report.records += 1
-                entry = self._verify_record(name, version, yanked, report)
+                entry = self._verify_record(name, version, yanked, intact, report)
                 if entry is not None:
                     index.append(entry)
         self.store.rebuild_index(index)
@@ -391,7 +397,12 @@ class Registry:
         return temporaries, removed
 
     def _verify_record(
-        self, name: str, version: str, yanked: bool, report: VerifyReport
+        self,
+        name: str,
+        version: str,
+        yanked: bool,
+        intact: dict[str, FileEntry],
+        report: VerifyReport,
     ) -> IndexEntry | None:
         ref = f"{name}@{version}"
         try:
@@ -399,11 +410,22 @@ class Registry:
         except IntegrityError as exc:
             report.problems.append(ObjectProblem(f"record {ref}", str(exc)))
             return None
-        for entry in record.entries():
+        for entry in record.files:
+            found = intact.get(entry.sha256)
             if not self.store.has_object(entry.sha256):
                 report.problems.append(
                     ObjectProblem(
                         f"object sha256:{entry.sha256}", f"missing (file {entry.path} of {ref})"
+                    )
+                )
+            elif found is not None and (
+                found.size != entry.size or entry.blake3 not in (None, found.blake3)
+            ):  # a record whose digest holds but whose claims about the bytes do not
+                report.problems.append(
+                    ObjectProblem(
+                        f"record {ref}",
+                        f"size or blake3 of {entry.path} differ from object sha256:"
+                        f"{entry.sha256[:12]}: re-publish from the source folder",
                     )
                 )
         return IndexEntry(name, version, record.digest, record.kind, record.summary, yanked)

@@ -131,3 +131,24 @@ def test_record_file_names_cannot_leave_the_module(
     with pytest.raises(IntegrityError, match="is damaged"):
         registry.pull("test/net@1.0.0", to=tmp_path / "deep" / "out")
     assert not (tmp_path / "deep" / "escape.txt").exists()
+
+
+def test_verify_checks_the_record_claims_about_each_object(
+    tmp_path: Path, registry_path: Path
+) -> None:
+    """A record whose digest holds but whose BLAKE3 does not describe the stored object
+    (written by a faulty publisher) is refused by pull and reported by verify."""
+    registry = Registry(registry_path)
+    registry.publish(write_network_module(tmp_path / "src"))
+
+    def wrong_blake3(record: dict[str, list[dict[str, object]]]) -> None:
+        for entry in record["files"]:
+            if entry["path"] == "weights.safetensors":
+                entry["blake3"] = "0" * 64
+
+    _rewrite_record(registry_path, wrong_blake3)
+    with pytest.raises(IntegrityError, match="does not match its record"):
+        registry.pull("test/net@1.0.0", to=tmp_path / "out")
+    report = registry.verify()
+    assert [p.key for p in report.problems] == ["record test/net@1.0.0"]
+    assert "weights.safetensors" in report.problems[0].problem

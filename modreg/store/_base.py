@@ -92,5 +92,8 @@ class Store(Protocol):
     def verify_object(self, sha256: str) -> str | None:
         """Re-hash one object; return a problem description or None."""
 
+    def hash_object(self, sha256: str) -> FileEntry | None:
+        """Both hashes and the size of a stored object, read in full; None if it is missing."""
+
     def clean_temporaries(self) -> int:
         """Remove temp files left by crashed writers; return how many."""

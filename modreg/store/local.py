@@ -32,7 +32,7 @@ from pathlib import Path
 
 from blake3 import blake3
 
-from modreg._content import FileEntry
+from modreg._content import FileEntry, hash_file
 from modreg.errors import IntegrityError
 from modreg.store._base import IndexEntry
 
@@ -160,6 +160,12 @@ class LocalStore:
             return "missing"
         actual = _sha256_of(path)
         return None if actual == sha256 else f"damaged (content hashes to {actual[:12]})"
+
+    def hash_object(self, sha256: str) -> FileEntry | None:
+        try:
+            return hash_file(self._object_path(sha256))
+        except FileNotFoundError:
+            return None
 
     # -- records -----------------------------------------------------------------------------
     def create_record(self, name: str, version: str, data: bytes) -> bytes | None:
