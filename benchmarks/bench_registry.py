@@ -22,6 +22,7 @@ Run (from the repository root, with the venv active)::
     python benchmarks/bench_registry.py            # full run (~1 GB of weights, 100k records)
     python benchmarks/bench_registry.py --quick    # smoke run: 1,000 modules, 100 MB weights
     python benchmarks/bench_registry.py --repeat 3
+    python benchmarks/bench_registry.py --only big --repeat 9
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ SMALL_LAYOUT = (8, [256, 256, 128], 4)  # 101,508 parameters
 RANGE_SPEC = ">=1.2,<2"
 VERSIONS: tuple[str, ...] = ("0.9.0", "1.0.0", "1.1.0", "1.2.0", "1.2.1", "1.3.0", "1.4.0")
 VERSIONS += ("1.5.2", "2.0.0", "2.1.0")  # RANGE_SPEC picks 1.5.2
+PARTS = ("cli", "resolve", "big")
 PULL = "pull (Registry.pull, in-process)"
 COPY = "shutil.copyfile of the object (baseline)"
 FILL_CHUNK = 1 << 24  # float32 values generated per step when writing weights
@@ -461,7 +463,15 @@ def print_resolve(rows: list[tuple[str, float, str]]) -> None:
 
 def print_big(size: int, runs: Runs) -> None:
     table = Table(title=f"4. Big module: {size / MB:,.0f} MB of weights")
-    columns = ("operation", "median s", "best s", "MB/s (best)", "of copyfile: median", "best")
+    columns = (
+        "operation",
+        "median s",
+        "best s",
+        "stalls",
+        "MB/s (best)",
+        "of copyfile: median",
+        "best",
+    )
     for column in columns:
         table.add_column(column, justify="left" if column == "operation" else "right")
     median_copy, best_copy = statistics.median(runs[COPY]), min(runs[COPY])
@@ -472,11 +482,13 @@ def print_big(size: int, runs: Runs) -> None:
             label,
             seconds(median),
             seconds(best),
+            f"{sum(v > 2 * best for v in values)}/{len(values)}",
             f"{size / MB / best:,.0f}",
             "-" if once else f"{median_copy / median:.0%}",
             "-" if once else f"{best_copy / best:.0%}",
         )
     console.print(table)
+    console.print("stalls: runs slower than twice the best run of the same operation")
     console.print("goal: Registry.pull >= 50 % of shutil.copyfile throughput")
 
 
@@ -495,23 +507,32 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1,000 modules and 100 MB weights")
     parser.add_argument("--repeat", type=int, default=5, help="runs per timing (median)")
+    parser.add_argument(
+        "--only",
+        choices=PARTS,
+        action="append",
+        help="run only these parts (repeatable): cli (1-2), resolve (3), big (4)",
+    )
     args = parser.parse_args(argv)
-    sizes, repeat = (QUICK if args.quick else FULL), max(1, args.repeat)
+    sizes, repeat, parts = (QUICK if args.quick else FULL), max(1, args.repeat), args.only or PARTS
     print_header(sizes, repeat)
     work = Path(tempfile.mkdtemp(prefix="modreg-bench-", dir="/tmp"))
     try:
-        versus = bench_help(work, repeat)
-        publish_s, pull_s = bench_modreg_small(work, repeat)
-        log_s, load_s = bench_mlflow_small(work, repeat)
-        params = mlp_params(*SMALL_LAYOUT)
-        versus += [
-            (f"publish {params:,}-param mlp (log+register)", publish_s, log_s, "<= 0.5 s"),
-            (f"pull {params:,}-param mlp (load_model)", pull_s, load_s, "<= 0.3 s"),
-        ]
-        print_versus(versus)
-        print_resolve(bench_resolve(work, sizes, repeat))
-        shutil.rmtree(work / "big-registry")
-        print_big(*bench_big_pull(work, sizes, repeat))
+        if "cli" in parts:
+            versus = bench_help(work, repeat)
+            publish_s, pull_s = bench_modreg_small(work, repeat)
+            log_s, load_s = bench_mlflow_small(work, repeat)
+            params = mlp_params(*SMALL_LAYOUT)
+            versus += [
+                (f"publish {params:,}-param mlp (log+register)", publish_s, log_s, "<= 0.5 s"),
+                (f"pull {params:,}-param mlp (load_model)", pull_s, load_s, "<= 0.3 s"),
+            ]
+            print_versus(versus)
+        if "resolve" in parts:
+            print_resolve(bench_resolve(work, sizes, repeat))
+            shutil.rmtree(work / "big-registry")
+        if "big" in parts:
+            print_big(*bench_big_pull(work, sizes, repeat))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
