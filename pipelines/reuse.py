@@ -158,7 +158,8 @@ def train_curve(
                 curve.flops.append(spent)
                 curve.seconds.append(clock)
                 curve.error.append(error)
-            advance(f"landing error {curve.error[-1] if curve.error else float('nan'):8.1f} m")
+            measured = f"{curve.error[-1]:8.1f} m" if curve.error else "measured at the end"
+            advance(f"landing error {measured}")
     return curve
 
 
