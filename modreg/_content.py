@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,7 +90,7 @@ def file_matches(path: Path, entry: FileEntry) -> bool:
     return hash_file(path).sha256 == entry.sha256
 
 
-def tree_digest(entries: list[FileEntry]) -> str:
+def tree_digest(entries: Iterable[FileEntry]) -> str:
     """The module digest: sha256 of the canonical JSON list of its files (sorted by path)."""
     canonical = json.dumps(
         [e.to_json() for e in sorted(entries, key=lambda e: e.path)],

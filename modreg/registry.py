@@ -62,9 +62,6 @@ class VersionRecord:
     def ref(self) -> str:
         return f"{self.name}@{self.version}"
 
-    def entries(self) -> list[FileEntry]:
-        return list(self.files)
-
     def to_json(self) -> bytes:
         data = {
             "schema_version": self.schema_version,
@@ -249,12 +246,9 @@ class Registry:
     def _parse_record(self, data: bytes, ref: str) -> VersionRecord:
         try:
             record = VersionRecord.from_json(data)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: absurdly nested JSON
             raise IntegrityError(f"record of {ref} is damaged: run 'modreg verify'") from exc
-        if (
-            f"{record.name}@{record.version}" != ref
-            or tree_digest(record.entries()) != record.digest
-        ):
+        if f"{record.name}@{record.version}" != ref or tree_digest(record.files) != record.digest:
             raise IntegrityError(f"record of {ref} does not match its digest: run 'modreg verify'")
         return record
 
@@ -305,7 +299,7 @@ class Registry:
         from modreg.spec.manifest import parse_manifest
 
         record = self.resolve(ref)
-        entry = next(e for e in record.entries() if e.path == MANIFEST_FILE)
+        entry = next(e for e in record.files if e.path == MANIFEST_FILE)
         text = self.store.read_object(entry.sha256, entry.size)
         return record, parse_manifest(text, source=f"{record.ref}:{MANIFEST_FILE}", trusted=True)
 
@@ -390,7 +384,7 @@ class Registry:
             for version in self.store.versions(name)
             for entry in self._parse_record(
                 self.store.read_record(name, version) or b"", f"{name}@{version}"
-            ).entries()
+            ).files
         }
         orphans = [sha for sha, _ in self.store.iter_objects() if sha not in referenced]
         removed = sum(self.store.remove_object(sha, min_age=min_age) for sha in orphans)

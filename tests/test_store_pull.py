@@ -152,3 +152,26 @@ def test_verify_checks_the_record_claims_about_each_object(
     report = registry.verify()
     assert [p.key for p in report.problems] == ["record test/net@1.0.0"]
     assert "weights.safetensors" in report.problems[0].problem
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda r: r.update(extra="field"),
+        lambda r: r.update(schema_version=3),
+        lambda r: r.update(schema_version=True),
+        lambda r: r["files"][0].update(size=-1),
+        lambda r: r["files"][0].update(size="12"),
+        lambda r: r["files"][0].update(sha256="ab" * 31),
+        lambda r: r["files"][0].pop("blake3"),
+    ],
+    ids=["extra", "schema-3", "schema-bool", "negative-size", "text-size", "short-hash", "no-b3"],
+)
+def test_malformed_records_are_refused(tmp_path: Path, registry_path: Path, damage: object) -> None:
+    registry = Registry(registry_path)
+    registry.publish(write_network_module(tmp_path / "src"))
+    _rewrite_record(registry_path, damage)
+    with pytest.raises(IntegrityError, match="is damaged"):
+        registry.pull("test/net@1.0.0", to=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    assert not registry.verify().ok
