@@ -204,8 +204,22 @@ def make_priors(
     return penalty
 
 
-def _lbfgs(params: Any, iterations: int, history: int) -> torch.optim.LBFGS:
-    return torch.optim.LBFGS(
+def _run_lbfgs(
+    params: Any,
+    iterations: int,
+    history: int,
+    step: Callable[[], tuple[torch.Tensor, str]],
+    advance: Callable[[str], None],
+    converged: str,
+) -> None:
+    """Minimise with L-BFGS for at most ``iterations`` evaluations of ``step``.
+
+    ``step`` returns the loss and a progress line; the bar advances once per evaluation, and
+    for the evaluations left unused when L-BFGS converges early.
+    """
+    if not iterations:
+        return
+    lbfgs = torch.optim.LBFGS(
         params,
         lr=1.0,
         max_iter=iterations,
@@ -215,6 +229,20 @@ def _lbfgs(params: Any, iterations: int, history: int) -> torch.optim.LBFGS:
         tolerance_change=1e-14,
         line_search_fn="strong_wolfe",
     )
+    done = 0
+
+    def closure() -> torch.Tensor:
+        nonlocal done
+        lbfgs.zero_grad()
+        loss, message = step()
+        loss.backward()  # type: ignore[no-untyped-call]
+        done += 1
+        advance(message)
+        return loss
+
+    lbfgs.step(closure)  # type: ignore[no-untyped-call]
+    for _ in range(iterations - done):
+        advance(converged)
 
 
 def rollout_mse(net: Any, split: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -266,44 +294,30 @@ def fit(
                 adam.step()
                 cycle.step()
                 advance(f"warm start (Adam)   loss {float(loss):.4f} (m/s²)²")
+
         # 2. derivative matching, L-BFGS
-        done = 0
-        if p.warmup_lbfgs_iterations:
-            lbfgs = _lbfgs(net.parameters(), p.warmup_lbfgs_iterations, p.lbfgs_history)
+        def warm_step() -> tuple[torch.Tensor, str]:
+            loss = warm_loss()
+            return loss, f"warm start (L-BFGS) loss {float(loss):.4f} (m/s²)²"
 
-            def warm_closure() -> torch.Tensor:
-                nonlocal done
-                lbfgs.zero_grad()
-                loss = warm_loss()
-                loss.backward()  # type: ignore[no-untyped-call]
-                done += 1
-                advance(f"warm start (L-BFGS) loss {float(loss):.4f} (m/s²)²")
-                return loss
-
-            lbfgs.step(warm_closure)  # type: ignore[no-untyped-call]
-            for _ in range(p.warmup_lbfgs_iterations - done):
-                advance("warm start converged")
+        _run_lbfgs(
+            net.parameters(), p.warmup_lbfgs_iterations, p.lbfgs_history, warm_step, advance,
+            "warm start converged",
+        )  # fmt: skip
         with torch.no_grad():
             info["warm_start_mse_m2"] = float(rollout_mse(net, train))
+
         # 3. end to end on full rollouts, L-BFGS
-        done = 0
-        if p.rollout_lbfgs_iterations:
-            lbfgs = _lbfgs(net.parameters(), p.rollout_lbfgs_iterations, p.lbfgs_history)
+        def rollout_step() -> tuple[torch.Tensor, str]:
+            mse = rollout_mse(net, train)
+            history.append(float(mse))
+            loss = mse + p.rollout_prior_scale * priors()
+            return loss, f"rollouts (L-BFGS)   mse {float(mse):.4f} m²"
 
-            def rollout_closure() -> torch.Tensor:
-                nonlocal done
-                lbfgs.zero_grad()
-                mse = rollout_mse(net, train)
-                loss = mse + p.rollout_prior_scale * priors()
-                loss.backward()  # type: ignore[no-untyped-call]
-                done += 1
-                history.append(float(mse))
-                advance(f"rollouts (L-BFGS)   mse {float(mse):.4f} m²")
-                return loss
-
-            lbfgs.step(rollout_closure)  # type: ignore[no-untyped-call]
-            for _ in range(p.rollout_lbfgs_iterations - done):
-                advance("rollouts converged")
+        _run_lbfgs(
+            net.parameters(), p.rollout_lbfgs_iterations, p.lbfgs_history, rollout_step, advance,
+            "rollouts converged",
+        )  # fmt: skip
     with torch.no_grad():
         history.append(float(rollout_mse(net, train)))  # the returned weights' loss
     return gravity, drag, net, history, info

@@ -51,3 +51,16 @@ def uniform_gravity(directory: Path) -> Module:
 def published(registry: Registry, *directories: Path) -> list[Module]:
     """Publish each directory and pull it back (verified)."""
     return [registry.pull(registry.publish(d).ref) for d in directories]
+
+
+def published_ball(directory: Path, registry: Registry) -> Path:
+    """Publish ``test/ball@1.0.0``: a baseball's acceleration a = F / m from the drag network."""
+    from modreg.runtime import Hybrid
+
+    registry.publish(MODULES / "drag-mlp")
+    hybrid = Hybrid({"v": VEC3_V}, {"a": VEC3_A}, name="test/ball", version="1.0.0")
+    drag = hybrid.add("drag", registry.pull("examples/drag-mlp@0.1.0"), v="v")
+    hybrid.output("a", drag.F / hybrid.constant("m", 0.145, "kg"))
+    hybrid.build(registry=registry).save(directory)
+    registry.publish(directory)
+    return directory

@@ -16,6 +16,7 @@ from modreg.registry import Registry
 
 from ._check_data import ROOT, drag_frame, write_csv, write_drag
 from ._helpers import run_cli
+from ._runtime_helpers import published_ball
 
 DRAG = ROOT / "modules" / "drag"
 FAST = ["--samples", "500", "--no-latency"]
@@ -135,31 +136,12 @@ def test_parquet_list_column_and_unit_metadata(tmp_path: Path, registry_path: Pa
     assert report.ok, report.results[0].message
 
 
-def _hybrid(tmp_path: Path, registry: Registry) -> Path:
-    """A published hybrid: acceleration of a baseball from the drag network, a = F / m."""
-    from modreg.runtime import Hybrid
-
-    for name in ("drag-mlp", "drag"):
-        registry.publish(ROOT / "modules" / name)
-    hybrid = Hybrid(
-        {"v": {"unit": "m/s", "shape": [3], "range": [-60.0, 60.0]}},
-        {"a": {"unit": "m/s**2", "shape": [3]}},
-        name="test/ball",
-        version="1.0.0",
-    )
-    drag = hybrid.add("drag", registry.pull("examples/drag-mlp@0.1.0"), v="v")
-    mass = hybrid.constant("m", 0.145, "kg")
-    hybrid.output("a", drag.F / mass)
-    hybrid.build(registry=registry).save(tmp_path / "ball")
-    registry.publish(tmp_path / "ball")
-    return tmp_path / "ball"
-
-
 def test_hybrid_part_replacement(
     tmp_path: Path, registry_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     registry = Registry(registry_path)
-    _hybrid(tmp_path, registry)
+    registry.publish(ROOT / "modules" / "drag")
+    published_ball(tmp_path / "ball", registry)
     frame = drag_frame(speed=30.0)
     frame["rho"] = 1.2
     for i in range(3):

@@ -21,6 +21,7 @@ from modreg.registry import Registry
 from modreg.spec.expr import parse_expression
 
 from ._helpers import run_cli
+from ._runtime_helpers import published_ball
 
 K_DRAG = 0.5 * 1.2 * 0.35 * 0.004185  # 1/2 rho C_d A of a baseball at sea level
 FAST = ["--time-budget", "10", "--workers", "1"]
@@ -445,21 +446,7 @@ def test_teacher_that_is_not_a_network(run: Run, tmp_path: Path, registry_path: 
 
 
 def test_hybrid_teacher_points_at_its_parts(run: Run, tmp_path: Path, registry_path: Path) -> None:
-    from modreg.runtime import Hybrid
-
-    registry = Registry(registry_path)
-    root = Path(__file__).resolve().parent.parent
-    registry.publish(root / "modules" / "drag-mlp")
-    hybrid = Hybrid(
-        {"v": {"unit": "m/s", "shape": [3], "range": [-60.0, 60.0]}},
-        {"a": {"unit": "m/s**2", "shape": [3]}},
-        name="test/ball",
-        version="1.0.0",
-    )
-    drag = hybrid.add("drag", registry.pull("examples/drag-mlp@0.1.0"), v="v")
-    hybrid.output("a", drag.F / hybrid.constant("m", 0.145, "kg"))
-    hybrid.build(registry=registry).save(tmp_path / "ball")
-    registry.publish(tmp_path / "ball")
+    published_ball(tmp_path / "ball", Registry(registry_path))
     code, _, err = run("distill", "test/ball@1.0.0", "-r", registry_path, "--out", tmp_path / "o")
     assert code == 1
     assert "test/ball@1.0.0 is a hybrid module, not a network: distill one of its network" in err

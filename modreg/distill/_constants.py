@@ -23,14 +23,11 @@ from typing import Any
 import sympy as sp
 
 from modreg.errors import DistillError, InvalidUnit
+from modreg.spec.equations import DIMENSIONLESS_FUNCTIONS
 from modreg.spec.expr import Dot, Norm
 from modreg.spec.units import parse_unit, unit_registry
 
 __all__ = ["UnitConstant", "attach_units", "inline"]
-
-_DIMENSIONLESS_FUNCTIONS = (
-    sp.exp, sp.log, sp.sin, sp.cos, sp.tan, sp.asin, sp.acos, sp.atan, sp.sinh, sp.cosh, sp.tanh
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -112,7 +109,7 @@ class _Fixer:
             return expr.func(arg), unit
         if isinstance(expr, Dot):
             return self.product(expr.args, combine=Dot)
-        if expr.func in _DIMENSIONLESS_FUNCTIONS:
+        if expr.func in DIMENSIONLESS_FUNCTIONS:
             return expr.func(self.fit(expr.args[0], dimensionless)), dimensionless
         raise DistillError(
             f"cannot give units to {type(expr).__name__} in the distilled equation: "

@@ -20,12 +20,19 @@ from modreg.errors import InterfaceMismatch, InvalidModule, InvalidWeights
 from modreg.runtime._base import Executable, check_inputs
 from modreg.runtime._codegen import Operand, Printer, compile_forward
 from modreg.spec.expr import parse_expression
-from modreg.spec.manifest import Manifest, Port
+from modreg.spec.graph import GraphConstant
+from modreg.spec.manifest import Constant, Manifest, Port
 
 if TYPE_CHECKING:
     from modreg.module import Module
 
-__all__ = ["EquationModule", "build_equation", "forward_source", "torch_dtype"]
+__all__ = [
+    "EquationModule",
+    "build_equation",
+    "forward_source",
+    "register_constants",
+    "torch_dtype",
+]
 
 NAMESPACE: dict[str, Any] = {
     "torch": torch,
@@ -41,6 +48,18 @@ def torch_dtype(name: str) -> torch.dtype:
     dtype = getattr(torch, name)
     assert isinstance(dtype, torch.dtype)
     return dtype
+
+
+def register_constants(
+    module: nn.Module, constants: Mapping[str, Constant | GraphConstant], dtype: torch.dtype
+) -> None:
+    """Give ``module`` one tensor ``const_NAME`` per constant: a parameter when trainable."""
+    for name, constant in constants.items():
+        value = torch.tensor(constant.value, dtype=dtype)
+        if constant.trainable:
+            module.register_parameter(f"const_{name}", nn.Parameter(value))
+        else:
+            module.register_buffer(f"const_{name}", value)
 
 
 def forward_source(inputs: list[str], body: list[str], returns: Mapping[str, str]) -> str:
@@ -72,12 +91,7 @@ class EquationModule(Executable):
         self.manifest = manifest
         self.expressions = expressions
         dtype = torch_dtype(next(iter(manifest.outputs.values())).dtype)
-        for name, constant in manifest.constants.items():
-            value = torch.tensor(constant.value, dtype=dtype)
-            if constant.trainable:
-                self.register_parameter(f"const_{name}", nn.Parameter(value))
-            else:
-                self.register_buffer(f"const_{name}", value)
+        register_constants(self, manifest.constants, dtype)
 
     def load_trainable_state(self, tensors: Mapping[str, Tensor]) -> None:
         """Overwrite learned constants; a frozen constant (``trainable: false``) is refused.

@@ -32,7 +32,7 @@ from torch import Tensor
 from modreg.errors import GraphError
 from modreg.runtime._base import Executable
 from modreg.runtime._codegen import compile_forward
-from modreg.runtime._equation import NAMESPACE, torch_dtype
+from modreg.runtime._equation import NAMESPACE, register_constants, torch_dtype
 from modreg.runtime._ports import PortLike, as_ports
 from modreg.runtime._terms import Term
 from modreg.runtime._wiring import Wiring, compile_wiring
@@ -298,12 +298,7 @@ class HybridNet(Executable):
             assert isinstance(part, Executable)
             part.check_inputs = False
             part.set_trainable(hybrid.parts[name].trainable)
-        for name, constant in hybrid.constants.items():
-            value = torch.tensor(constant.value, dtype=dtype)
-            if constant.trainable:
-                self.register_parameter(f"const_{name}", nn.Parameter(value))
-            else:
-                self.register_buffer(f"const_{name}", value)
+        register_constants(self, hybrid.constants, dtype)
 
     def forward(self, inputs: dict[str, Tensor]) -> dict[str, Tensor]:  # replaced per build
         raise NotImplementedError

@@ -53,7 +53,8 @@ __all__ = [
 ]
 
 Shape = tuple[int, ...]
-_DIMENSIONLESS_FUNCTIONS = (
+# Functions whose argument must be dimensionless (and whose value is).
+DIMENSIONLESS_FUNCTIONS = (
     sp.exp, sp.log, sp.sin, sp.cos, sp.tan, sp.asin, sp.acos, sp.atan, sp.sinh, sp.cosh, sp.tanh
 )  # fmt: skip
 
@@ -182,7 +183,7 @@ class _UnitWalker:
             return _DIMENSIONLESS
         handler = self._HANDLERS.get(type(expr))
         if handler is None:
-            handler = _UnitWalker.function if expr.func in _DIMENSIONLESS_FUNCTIONS else None
+            handler = _UnitWalker.function if expr.func in DIMENSIONLESS_FUNCTIONS else None
         if handler is None:
             raise InvalidExpression(f"cannot check units of {_text(expr)} ({type(expr).__name__})")
         return handler(self, expr)

@@ -89,9 +89,6 @@ class Store(Protocol):
     def iter_objects(self) -> Iterator[tuple[str, int]]:
         """Every stored object's digest and size on disk."""
 
-    def verify_object(self, sha256: str) -> str | None:
-        """Re-hash one object; return a problem description or None."""
-
     def hash_object(self, sha256: str) -> FileEntry | None:
         """Both hashes and the size of a stored object, read in full; None if it is missing."""
 

@@ -98,12 +98,12 @@ class LocalStore:
     # -- objects -----------------------------------------------------------------------------
     def put_object(self, source: Path, sha256: str, size: int) -> None:
         final = self._object_path(sha256)
-        if final.exists() and self.verify_object(sha256) is None:
+        if self._intact(sha256):
             return
         tmp = self._tmp()
         _copy_verified(source, tmp, sha256, size, what=str(source))
         # A damaged object already in place is replaced; an intact one is kept.
-        if not self._publish_file(tmp, final, exclusive=True) and self.verify_object(sha256):
+        if not self._publish_file(tmp, final, exclusive=True) and not self._intact(sha256):
             tmp = self._tmp()
             _copy_verified(source, tmp, sha256, size, what=str(source))
             self._publish_file(tmp, final, exclusive=False)
@@ -154,12 +154,9 @@ class LocalStore:
             for entry in sorted(os.scandir(prefix.path), key=lambda e: e.name):
                 yield prefix.name + entry.name, entry.stat().st_size
 
-    def verify_object(self, sha256: str) -> str | None:
-        path = self._object_path(sha256)
-        if not path.is_file():
-            return "missing"
-        actual = _sha256_of(path)
-        return None if actual == sha256 else f"damaged (content hashes to {actual[:12]})"
+    def _intact(self, sha256: str) -> bool:
+        found = self.hash_object(sha256)
+        return found is not None and found.sha256 == sha256
 
     def hash_object(self, sha256: str) -> FileEntry | None:
         try:
@@ -277,16 +274,6 @@ def _write_synced(path: Path, data: bytes) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb", buffering=0) as handle:
-        buffer = bytearray(CHUNK)
-        view = memoryview(buffer)
-        while count := handle.readinto(buffer):
-            digest.update(view[:count])
-    return digest.hexdigest()
 
 
 def _copy_verified(
