@@ -28,7 +28,7 @@ SMALL = {
 def _project(tmp_path: Path) -> Path:
     project = tmp_path / "project"
     project.mkdir()
-    for item in ("dvc.yaml", "pipelines", "modules"):
+    for item in ("dvc.yaml", ".dvcignore", "modreg", "pipelines", "modules"):
         source = ROOT / item
         if source.is_dir():
             shutil.copytree(source, project / item, ignore=shutil.ignore_patterns("__pycache__"))
