@@ -50,6 +50,7 @@ def _run(args: list[str], project: Path, env: dict[str, str]) -> subprocess.Comp
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # two dvc repro runs, beyond the per-test default
 def test_showcase_pipeline_small(tmp_path: Path) -> None:
     project = _project(tmp_path)
     env = {
