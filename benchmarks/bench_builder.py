@@ -49,7 +49,8 @@ def per_call(fn: Callable[[], object], *, calls: int, repeats: int = 7) -> float
 
 
 def drag_law(v: torch.Tensor, rho: torch.Tensor) -> torch.Tensor:
-    return -0.5 * rho.unsqueeze(-1) * C_D * AREA * v.norm(dim=-1, keepdim=True) * v
+    speed: torch.Tensor = torch.linalg.vector_norm(v, dim=-1, keepdim=True)
+    return -0.5 * rho.unsqueeze(-1) * C_D * AREA * speed * v
 
 
 def sample(batch: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
@@ -111,6 +112,10 @@ def equation_vs_network() -> None:
 
 class HandWritten(nn.Module):
     """``a = g + F / m`` with ``F = -1/2 rho C_d A |v| v``, written by hand."""
+
+    A: torch.Tensor
+    m: torch.Tensor
+    g: torch.Tensor
 
     def __init__(self) -> None:
         super().__init__()

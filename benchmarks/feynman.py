@@ -102,7 +102,7 @@ def _judge(found: sympy.Expr, truth: sympy.Expr, symbols: list[sympy.Symbol], eq
     if not numeric:
         return False
     try:
-        return sympy.simplify(found - truth) == 0
+        return bool(sympy.simplify(found - truth) == 0)
     except Exception:
         return False
 

@@ -63,4 +63,5 @@ def landing_error(predicted: torch.Tensor, split: dict[str, torch.Tensor]) -> np
     """Distance (m) between predicted and true landing points, per trajectory."""
     t = split["t"].double().numpy()
     landing, _ = landing_points(predicted.detach().double().numpy(), t)
-    return np.linalg.norm(landing - split["landing"].double().numpy(), axis=1)
+    distance: np.ndarray = np.linalg.norm(landing - split["landing"].double().numpy(), axis=1)
+    return distance

@@ -43,7 +43,8 @@ def acceleration(
     def a(x: Array, v: Array) -> Array:
         rho = density(x[:, 2])[:, None]
         speed = np.linalg.norm(v, axis=1, keepdims=True)
-        return g - 0.5 * rho * body.drag_coefficient * body.area * speed * v / body.mass
+        accel: Array = g - 0.5 * rho * body.drag_coefficient * body.area * speed * v / body.mass
+        return accel
 
     return a
 

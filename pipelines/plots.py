@@ -11,6 +11,12 @@ import matplotlib.pyplot as plt
 import torch
 
 
+def horizontal(path: torch.Tensor) -> torch.Tensor:
+    """Ground distance from the first point of a ``(T, 3)`` path."""
+    distance: torch.Tensor = torch.linalg.vector_norm(path[:, :2] - path[:1, :2], dim=1)
+    return distance
+
+
 def plot_trajectories(
     split: dict[str, torch.Tensor], predicted: torch.Tensor, path: Path, label: str, count: int = 6
 ) -> Path:
@@ -22,7 +28,6 @@ def plot_trajectories(
         true = split["x_true"][i][flying]
         pred = predicted[i][flying].detach()
         obs = split["x"][i][flying]
-        horizontal = lambda p: torch.linalg.vector_norm(p[:, :2] - p[:1, :2], dim=1)  # noqa: E731
         color = f"C{i}"
         ax.plot(
             horizontal(true), true[:, 2], color=color, lw=1.5, label="truth" if i == 0 else None

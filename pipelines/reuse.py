@@ -17,6 +17,7 @@ error of each for a smaller and a larger training set (data needs).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -146,7 +147,7 @@ def train_curve(
             err = ((_rollout(net, data, steps) - data["x"][:, : steps + 1]) / scale) ** 2
             loss = (err.sum(-1) * mask[:, : steps + 1]).sum() / mask[:, : steps + 1].sum()
             optimizer.zero_grad()
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
             schedule.step()
             clock += time.perf_counter() - started
@@ -240,7 +241,7 @@ def main() -> None:
         )
         metrics = compare((hybrid, mlp))
         small = _subset(train, p.small_data)
-        for name, make, iterations, lr in (
+        makers: tuple[tuple[str, Callable[[], Any], int, float], ...] = (
             (
                 "hybrid",
                 lambda: hybrid_model(gravity, drag, mass, p.rho_hidden),
@@ -248,7 +249,8 @@ def main() -> None:
                 p.hybrid_lr,
             ),
             ("mlp", lambda: mlp_model(p.mlp_hidden), p.mlp_iterations, p.mlp_lr),
-        ):
+        )
+        for name, make, iterations, lr in makers:
             torch.manual_seed(p.seed)
             label = f"{name} ({p.small_data} flights)"
             curve = train_curve(label, make(), small, test, iterations, lr, p, iterations)

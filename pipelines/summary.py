@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.table import Table
 
 
@@ -56,8 +56,13 @@ def rows() -> list[tuple[str, str, str]]:
 
 def main() -> None:
     table = Table(title="modreg showcase: baseball -> equations -> meteorites")
-    for column, justify in (("what", "left"), ("result", "right"), ("reference", "right")):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("what", "left"),
+        ("result", "right"),
+        ("reference", "right"),
+    )
+    for column, justify in columns:
+        table.add_column(column, justify=justify)
     for row in rows():
         table.add_row(*row)
     Console().print(table)
