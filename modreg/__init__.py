@@ -13,6 +13,7 @@ from modreg._api import publish, pull
 from modreg.errors import (
     CheckFailed,
     ConfigError,
+    DependencyError,
     DimensionError,
     DistillError,
     GraphError,
@@ -29,6 +30,7 @@ from modreg.errors import (
     ModregError,
     ModuleNotFound,
     PipelineError,
+    SignatureError,
     VersionExists,
 )
 
@@ -79,6 +81,7 @@ __all__ = [
     "CheckFailed",
     "ConfigError",
     "Constant",
+    "DependencyError",
     "Cost",
     "DimensionError",
     "DistillError",
@@ -104,6 +107,7 @@ __all__ = [
     "PipelineError",
     "Port",
     "Registry",
+    "SignatureError",
     "Tracker",
     "VersionExists",
     "__version__",

@@ -19,11 +19,16 @@ ModregError
 ├── ModuleNotFound(LookupError)           name or version spec resolves to nothing
 ├── VersionExists(FileExistsError)        name@version already holds different bytes
 ├── IntegrityError(OSError)               stored bytes do not match their digest
+├── StoreError(OSError)                   the registry's storage failed or refused (S3, disk)
+│   ├── NotARegistry(OSError)             the location holds something that is not a registry
+│   └── OfflineError(OSError)             the network is needed but MODREG_OFFLINE is set
 ├── InterfaceMismatch(TypeError)          ports, shapes, dtypes or units do not fit
 ├── GraphError(ValueError)                a hybrid graph is malformed (cycle, unknown port)
 ├── InputError(ValueError)                bad tensors reaching a built model (NaN, shape)
 ├── DistillError(ValueError)              distillation cannot run on this input
 ├── CheckFailed(AssertionError)           a CI check ran and did not hold
+├── DependencyError(LookupError)          requires that cannot be met, a cycle, a stale lock
+├── SignatureError(ValueError)            a bundle or key is malformed, forged or untrusted
 └── PipelineError(RuntimeError)           a showcase stage cannot proceed
 ```
 """
@@ -33,6 +38,7 @@ from __future__ import annotations
 __all__ = [
     "CheckFailed",
     "ConfigError",
+    "DependencyError",
     "DimensionError",
     "DistillError",
     "GraphError",
@@ -48,7 +54,11 @@ __all__ = [
     "InvalidWeights",
     "ModregError",
     "ModuleNotFound",
+    "NotARegistry",
+    "OfflineError",
     "PipelineError",
+    "SignatureError",
+    "StoreError",
     "VersionExists",
 ]
 
@@ -105,6 +115,18 @@ class IntegrityError(ModregError, OSError):
     """Stored bytes do not match the digest or size they were recorded with."""
 
 
+class StoreError(ModregError, OSError):
+    """The registry's storage failed or refused a request (unreachable, denied, full)."""
+
+
+class NotARegistry(StoreError):
+    """A registry location holds other data: modreg will not write there."""
+
+
+class OfflineError(StoreError):
+    """The request needs the network, and offline mode is on."""
+
+
 class InterfaceMismatch(ModregError, TypeError):
     """Two interfaces (or a module and its use) do not fit: ports, shapes, dtypes or units."""
 
@@ -127,3 +149,11 @@ class CheckFailed(ModregError, AssertionError):
 
 class PipelineError(ModregError, RuntimeError):
     """A showcase pipeline stage cannot proceed (bad params, missing upstream output)."""
+
+
+class DependencyError(ModregError, LookupError):
+    """A hybrid's ``requires`` cannot be met, form a cycle, or its lock names missing bytes."""
+
+
+class SignatureError(ModregError, ValueError):
+    """A signature bundle or key is malformed, does not verify, or no trusted key signed."""
