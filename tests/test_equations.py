@@ -298,3 +298,66 @@ def test_message_quotes_the_equation_text_collapsed() -> None:
     with pytest.raises(DimensionError) as info:
         parse_manifest(text)
     assert re.search(r"equation for output 'y': the terms of a sum", str(info.value))
+
+
+# --- equations that cannot be computed are refused at publish ------------------------------
+
+
+def _one_output(
+    equation: str, inputs: str = "  x: {unit: dimensionless, range: [0.5, 2.0]}"
+) -> str:
+    return (
+        "name: t/finite\nversion: 1.0.0\nkind: equation\ninputs:\n"
+        f"{inputs}\noutputs:\n  y: {{unit: dimensionless}}\nequation:\n  y: {equation}\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("equation", "message"),
+    [
+        ("acos(2) + x", r"output 'y': acos\(2\) \+ x is not finite at x=.*narrow the ranges"),
+        ("exp(exp(exp(exp(10))))*x", r"output 'y'.*not finite at x="),
+        ("log(x - 1)", r"output 'y': log\(x - 1\) is not finite at x="),
+        ("asin(x)", r"output 'y': asin\(x\) is not finite at x="),
+    ],
+)
+def test_non_finite_equations_refused(equation: str, message: str) -> None:
+    """Rule: an equation must be finite everywhere inside the declared input ranges."""
+    with pytest.raises(InvalidManifest, match=message):
+        parse_manifest(_one_output(equation))
+
+
+@pytest.mark.parametrize("equation", ["acos(2)*x", "exp(exp(exp(exp(10))))+x"])
+def test_non_finite_everywhere_refused_without_ranges(equation: str) -> None:
+    with pytest.raises(InvalidManifest, match=r"output 'y'.*non-finite value.*for any input"):
+        parse_manifest(_one_output(equation, "  x: {unit: dimensionless}"))
+
+
+@pytest.mark.parametrize("equation", ["log(x - 1)", "asin(x)", "1/(x - 1)", "sqrt(x)"])
+def test_unranged_inputs_need_only_some_finite_value(equation: str) -> None:
+    """Without a range the module does not say where it is used: finite somewhere suffices."""
+    parse_manifest(_one_output(equation, "  x: {unit: dimensionless}"))
+
+
+def test_vector_equation_with_constant_vector_is_checked() -> None:
+    text = (
+        "name: t/vec\nversion: 1.0.0\nkind: equation\ninputs:\n"
+        "  v: {unit: m/s, shape: [3], range: [-1.0, 1.0]}\n  m: {unit: kg, range: [1.0, 2.0]}\n"
+        "outputs:\n  p: {unit: kg*m/s, shape: [3]}\nequation:\n  p: m*v + m*norm(v)*u0/vs\n"
+        "constants:\n  u0: {value: [0.0, 0.0, 1.0], unit: m/s}\n  vs: {value: 1.0, unit: m/s}\n"
+    )
+    assert parse_manifest(text).equation == {"p": "m*v + m*norm(v)*u0/vs"}
+    with pytest.raises(InvalidManifest, match=r"not finite at m=.*, v=\["):
+        parse_manifest(text.replace("m*v + m*norm(v)*u0/vs", "m*v*sqrt(-norm(v)/vs) + m*u0"))
+
+
+def test_energy_and_current_are_port_names() -> None:
+    """Rule: E and I are ordinary names (energy, current); only functions and pi are reserved."""
+    text = (
+        "name: t/power\nversion: 1.0.0\nkind: equation\ninputs:\n"
+        "  E: {unit: J, range: [1.0, 2.0]}\n  I: {unit: A, range: [1.0, 2.0]}\n"
+        "  t: {unit: s, range: [1.0, 2.0]}\noutputs:\n  U: {unit: V}\nequation:\n  U: E/(I*t)\n"
+    )
+    assert parse_manifest(text).equation == {"U": "E/(I*t)"}
+    with pytest.raises(InvalidManifest, match="'exp' is reserved"):
+        parse_manifest(text.replace("  t: {unit", "  exp: {unit").replace("I*t", "I*exp"))

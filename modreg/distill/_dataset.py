@@ -25,7 +25,8 @@ import yaml
 
 from modreg.check._data import column_names
 from modreg.errors import DistillError, InvalidUnit
-from modreg.spec.manifest import RESERVED_NAMES, Port
+from modreg.spec.grammar import RESERVED_NAMES
+from modreg.spec.manifest import Port
 from modreg.spec.units import conversion_factor, parse_unit, same_dimension
 
 __all__ = [

@@ -15,21 +15,14 @@ import sympy
 from numpy.typing import NDArray
 from sympy.printing.str import StrPrinter
 
+from modreg.spec.expr import sympy_builder
+from modreg.spec.grammar import GRAMMAR
+
 Array = NDArray[np.float64]
 
-_UNARY: dict[type[Any], Callable[[Array], Array]] = {
-    sympy.sin: np.sin,
-    sympy.cos: np.cos,
-    sympy.tan: np.tan,
-    sympy.asin: np.arcsin,
-    sympy.acos: np.arccos,
-    sympy.atan: np.arctan,
-    sympy.sinh: np.sinh,
-    sympy.cosh: np.cosh,
-    sympy.tanh: np.tanh,
-    sympy.exp: np.exp,
-    sympy.log: np.log,
-    sympy.Abs: np.abs,
+# One-argument functions of the grammar table and the numpy function that computes each.
+_UNARY: dict[Any, Callable[[Array], Array]] = {
+    sympy_builder(f.name): getattr(np, f.numpy) for f in GRAMMAR if f.elementwise
 }
 
 

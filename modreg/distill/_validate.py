@@ -9,29 +9,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from modreg.errors import DistillError
+from modreg.spec.grammar import RESERVED_NAMES
 
 __all__ = ["MIN_SAMPLES", "validate"]
 
 MIN_SAMPLES = 20
-# Names the expression grammar already uses: a variable called "exp" would be unreadable.
-RESERVED = frozenset(
-    [
-        "pi",
-        "sqrt",
-        "exp",
-        "log",
-        "sin",
-        "cos",
-        "tan",
-        "asin",
-        "acos",
-        "atan",
-        "sinh",
-        "cosh",
-        "tanh",
-        "abs",
-    ]
-)
+# Names the expression grammar already uses (its functions and pi): a variable called "exp"
+# would be unreadable. Every other name (E, I, ...) is the user's.
+RESERVED = RESERVED_NAMES
 Array = NDArray[np.float64]
 
 

@@ -39,24 +39,13 @@ from typing import Any
 import sympy as sp
 
 from modreg.errors import InterfaceMismatch, InvalidExpression
-from modreg.spec.expr import Dot, Norm, format_expression
+from modreg.spec.expr import Dot, Norm, format_expression, sympy_builder
+from modreg.spec.grammar import GRAMMAR
 
 __all__ = ["Operand", "Printer", "compile_forward", "verify_source"]
 
-_ELEMENTWISE: dict[type, str] = {
-    sp.exp: "torch.exp",
-    sp.log: "torch.log",
-    sp.sin: "torch.sin",
-    sp.cos: "torch.cos",
-    sp.tan: "torch.tan",
-    sp.asin: "torch.asin",
-    sp.acos: "torch.acos",
-    sp.atan: "torch.atan",
-    sp.sinh: "torch.sinh",
-    sp.cosh: "torch.cosh",
-    sp.tanh: "torch.tanh",
-    sp.Abs: "torch.abs",
-}
+# One-argument functions printed as one torch call, from the grammar table.
+_ELEMENTWISE: dict[Any, str] = {sympy_builder(f.name): f.torch for f in GRAMMAR if f.elementwise}
 _TORCH_CALLS = frozenset(
     {name.removeprefix("torch.") for name in _ELEMENTWISE.values()}
     | {"sqrt", "rsqrt", "reciprocal", "pow", "sum", "full", "linalg.vector_norm"}

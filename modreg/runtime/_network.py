@@ -25,7 +25,7 @@ import torch.nn as nn
 import yaml
 from torch import Tensor
 
-from modreg.errors import InvalidModule, InvalidWeights
+from modreg.errors import InvalidManifest, InvalidModule, InvalidWeights
 from modreg.runtime._base import Executable, check_inputs
 from modreg.runtime._equation import torch_dtype
 from modreg.runtime._ports import PortLike, as_ports
@@ -137,7 +137,12 @@ class Block(Executable):
     ) -> Block:
         """A fresh, randomly initialised MLP block (seed with ``torch.manual_seed``).
 
-        With ``normalize=True`` inputs and outputs are scaled from the ports' ``range``.
+        With ``normalize=True`` inputs and outputs are scaled from the ports' ``range``
+        (see :meth:`fit_normalization` to scale either side from data instead).
+
+        Raises:
+            InvalidManifest: a port name is not an identifier, a keyword, or a name the
+                equation grammar reserves (checked here, not after training at ``save``).
 
         Example:
             >>> block = Block.mlp({"v": {"unit": "m/s", "shape": [3]}}, {"a": "m/s**2"})
@@ -190,9 +195,16 @@ class Block(Executable):
         return {k: v.detach() for k, v in self.state_dict().items()}
 
     def fit_normalization(
-        self, inputs: Mapping[str, Tensor], outputs: Mapping[str, Tensor]
+        self,
+        inputs: Mapping[str, Tensor] | None,
+        outputs: Mapping[str, Tensor] | None,
     ) -> None:
-        """Set the normalisation from data (mean and standard deviation per feature)."""
+        """Set the normalisation from data (mean and standard deviation per feature).
+
+        Pass ``None`` for a side to keep its scaling from the ports' ranges: the usual case
+        is ``fit_normalization(None, outputs)``, since inputs declare the ranges the network
+        is valid on while outputs rarely do, and an unscaled output slows training.
+        """
         if not self.normalize:
             raise InvalidModule("fit_normalization needs a block built with normalize=True")
         with torch.no_grad():
@@ -200,6 +212,8 @@ class Block(Executable):
                 (self.input_names, self.in_shift, self.in_scale, inputs),
                 (self.output_names, self.out_shift, self.out_scale, outputs),
             ):
+                if data is None:
+                    continue
                 flat = torch.cat([data[n].reshape(len(data[n]), -1) for n in names], dim=1)
                 shift.copy_(flat.mean(0))
                 scale.copy_(flat.std(0).clamp_min(1e-12))
@@ -308,12 +322,29 @@ def new_block(
     """A block of ``spec``'s architecture with fresh (torch default) initialisation."""
     if not inputs or not outputs:
         raise InvalidModule("a block needs at least one input and one output port")
+    _check_port_names(inputs, outputs)
     cls = _MLPBlock if isinstance(spec, MLPSpec) else _ResMLPBlock
     block = cls(spec, inputs, outputs, label=label, origin=origin)
     n_in, n_out = sum(block.input_sizes), sum(block.output_sizes)
     names = {k for k, _ in block.state_dict().items()}
     assert names == set(expected_tensors(spec, n_in, n_out)), "catalogue and runtime disagree"
     return block
+
+
+def _check_port_names(inputs: Mapping[str, Port], outputs: Mapping[str, Port]) -> None:
+    """The names ``save`` would refuse, refused before any training is spent on the block."""
+    from modreg.spec.manifest import _check_identifier
+
+    for name in [*inputs, *outputs]:
+        try:
+            _check_identifier(name, "port")
+        except ValueError as exc:
+            raise InvalidManifest(str(exc)) from None
+    shared = sorted(set(inputs) & set(outputs))
+    if shared:
+        raise InvalidManifest(
+            f"port {shared[0]!r} is both an input and an output: give the output another name"
+        )
 
 
 def block_from_manifest(manifest: Manifest, *, origin: Module | None = None) -> Block:

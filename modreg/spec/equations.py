@@ -6,7 +6,8 @@ Rules, quoted by the tests:
 - Units follow pint's algebra: ``*`` and ``/`` multiply units, ``x**p`` with a numeric ``p``
   raises the unit to ``p`` (``sqrt`` and ``**0.5`` allowed); a non-numeric exponent needs a
   dimensionless base and exponent.  The terms of ``+``/``-`` must have the same unit.
-  ``exp log sin cos tan asin acos atan sinh cosh tanh`` need a dimensionless argument;
+  the functions marked dimensionless in :data:`modreg.spec.grammar.GRAMMAR` (``exp log sin
+  cos tan asin acos atan sinh cosh tanh``) need a dimensionless argument;
   ``abs`` and ``norm`` keep the unit; ``dot`` multiplies the units.
 - Units must be *coherent*: the expression's unit must equal the port's, dimension **and**
   scale.  An expression in ``g*m/s**2`` for a port in ``N`` is refused, with the factor, since
@@ -18,6 +19,9 @@ Rules, quoted by the tests:
 - The check runs on the expression as sympy evaluates it (``x - x + r`` is just ``r``), which
   is also what the generated code computes.
 - Offset units (``degC``) are treated by their scale only.
+- The value must be computable: finite everywhere inside the declared input ranges, or, for
+  inputs without ranges, finite somewhere (``acos(2)`` and ``exp(exp(exp(exp(10))))`` are
+  refused; see :mod:`modreg.spec._finite`).
 
 Example:
     >>> expression_unit(parse_expression("m * a", ["m", "a"]), {"m": "kg", "a": "m/s**2"})
@@ -39,7 +43,9 @@ from typing import Any, ClassVar, Literal
 import sympy as sp
 
 from modreg.errors import DimensionError, InvalidExpression
-from modreg.spec.expr import Dot, Norm, format_expression, parse_expression
+from modreg.spec._finite import check_finite
+from modreg.spec.expr import Dot, Norm, format_expression, parse_expression, sympy_builder
+from modreg.spec.grammar import GRAMMAR
 from modreg.spec.manifest import Manifest, Port
 from modreg.spec.units import parse_unit, unit_registry
 
@@ -53,10 +59,8 @@ __all__ = [
 ]
 
 Shape = tuple[int, ...]
-# Functions whose argument must be dimensionless (and whose value is).
-DIMENSIONLESS_FUNCTIONS = (
-    sp.exp, sp.log, sp.sin, sp.cos, sp.tan, sp.asin, sp.acos, sp.atan, sp.sinh, sp.cosh, sp.tanh
-)  # fmt: skip
+# Functions whose argument must be dimensionless (and whose value is), from the grammar table.
+DIMENSIONLESS_FUNCTIONS = tuple(sympy_builder(f.name) for f in GRAMMAR if f.dimensionless)
 
 
 @dataclass(frozen=True)
@@ -387,6 +391,13 @@ def _check_one(
             + (_scale_hint(unit, declared, shown) or "; fix the equation or the port's unit")
         )
     _check_shape(expr, symbols, output, port, shown)
+    check_finite(
+        expr,
+        {name: p.range for name, p in manifest.inputs.items()},
+        {name: c.value for name, c in manifest.constants.items()},
+        {name: p.shape for name, p in manifest.inputs.items()},
+        shown,
+    )
 
 
 def _check_shape(

@@ -16,7 +16,9 @@ Decisions:
   ``sp.Float`` holding exactly the IEEE double the text denotes (not a Rational), so fitted
   constants round-trip bit for bit.  Write ``1/2`` for an exact half.
 - ``pi`` is the constant π.  There is no ``E``/``I``/``e`` magic: Euler's number is
-  ``exp(1)``, and ``e`` is an ordinary name only when the caller declares it.
+  ``exp(1)``, and every name the caller declares (``E``, ``I``, ``S``, ``N``, ``beta``, ...)
+  becomes its own plain real Symbol; sympy's special objects never leak in.  Only the
+  functions of :data:`modreg.spec.grammar.GRAMMAR` and ``pi`` are reserved.
 - Every number (literal or folded by sympy) must be a finite double; expressions that fold to
   complex, infinite or undefined values (``sqrt(-1)``, ``1/0``) are refused.
 - Bounded work: at most ``MAX_LENGTH`` characters, ``MAX_NODES`` tokens, ``MAX_DEPTH`` levels
@@ -45,6 +47,7 @@ import sympy as sp
 from sympy.printing.str import StrPrinter
 
 from modreg.errors import InvalidExpression
+from modreg.spec.grammar import FUNCTION_TABLE, GRAMMAR, RESERVED_NAMES
 
 __all__ = [
     "FUNCTIONS",
@@ -56,6 +59,7 @@ __all__ = [
     "Norm",
     "format_expression",
     "parse_expression",
+    "sympy_builder",
 ]
 
 MAX_LENGTH = 4000
@@ -89,29 +93,22 @@ class Dot(sp.Function):  # type: ignore[misc]
         return True
 
 
-_BUILDERS: dict[str, Callable[..., Any]] = {
-    "sqrt": sp.sqrt,
-    "exp": sp.exp,
-    "log": sp.log,
-    "sin": sp.sin,
-    "cos": sp.cos,
-    "tan": sp.tan,
-    "asin": sp.asin,
-    "acos": sp.acos,
-    "atan": sp.atan,
-    "sinh": sp.sinh,
-    "cosh": sp.cosh,
-    "tanh": sp.tanh,
-    "abs": sp.Abs,
-    "norm": Norm,
-    "dot": Dot,
-}
+_OWN_CLASSES: dict[str, Any] = {"Norm": Norm, "Dot": Dot}
+
+
+def sympy_builder(name: str) -> Callable[..., Any]:
+    """The sympy callable that builds grammar function ``name`` (from :data:`GRAMMAR`)."""
+    spelling = FUNCTION_TABLE[name].sympy
+    builder: Callable[..., Any] = _OWN_CLASSES.get(spelling) or getattr(sp, spelling)
+    return builder
+
+
+_BUILDERS: dict[str, Callable[..., Any]] = {f.name: sympy_builder(f.name) for f in GRAMMAR}
 FUNCTIONS: frozenset[str] = frozenset(_BUILDERS)
-_ARITY = {"dot": 2}
-# sympy class name -> grammar name, for the printer and the allowlist check of format_expression.
-_SYMPY_FUNCTIONS = {"Abs": "abs", "Norm": "norm", "Dot": "dot"} | {
-    name: name for name in FUNCTIONS - {"abs", "norm", "dot", "sqrt"}
-}
+_ARITY = {f.name: f.arity for f in GRAMMAR}
+# sympy class name -> grammar name, for the printer and the allowlist check of format_expression
+# (sqrt has none: sympy builds it as a power).
+_SYMPY_FUNCTIONS = {f.sympy: f.name for f in GRAMMAR if f.name != "sqrt"}
 _GRAMMAR_HINT = "write only numbers, names, + - * / ** ( ) and the functions " + ", ".join(
     f"{name}()" for name in sorted(FUNCTIONS)
 )
@@ -412,7 +409,7 @@ class _Parser:
                     break
                 self.advance()
         self.expect(")", opened)
-        arity = _ARITY.get(name, 1)
+        arity = _ARITY[name]
         if len(args) != arity:
             plural = "s" if arity > 1 else ""
             raise self.fail(token, f"{name}() takes {arity} argument{plural}, got {len(args)}")
@@ -422,8 +419,7 @@ class _Parser:
 def _allowed_name(name: str) -> bool:
     return (
         _IDENTIFIER_RE.fullmatch(name) is not None
-        and name not in FUNCTIONS
-        and name != "pi"
+        and name not in RESERVED_NAMES
         and not name.startswith("__")
         and not keyword.iskeyword(name)
     )
@@ -435,7 +431,7 @@ def _symbols(names: Iterable[str]) -> dict[str, Any]:
         if not isinstance(name, str) or not _allowed_name(name):
             raise InvalidExpression(
                 f"invalid name {name!r}: use an identifier such as 'm1' that is not a keyword, "
-                f"does not start with '__' and is not one of {sorted(FUNCTIONS | {'pi'})}"
+                f"does not start with '__' and is not one of {sorted(RESERVED_NAMES)}"
             )
         symbols[name] = sp.Symbol(name, real=True)
     return symbols

@@ -28,6 +28,7 @@ from pydantic import (
 from modreg._content import MANIFEST_FILE
 from modreg.errors import InvalidManifest, ModregError
 from modreg.spec.archs import NetworkSpec
+from modreg.spec.grammar import RESERVED_NAMES
 from modreg.spec.graph import HybridGraph
 from modreg.spec.names import parse_name, parse_spec, parse_version
 from modreg.spec.units import DIMENSIONLESS, parse_unit
@@ -47,11 +48,8 @@ MAX_MANIFEST_BYTES = 1 << 20
 Kind = Literal["equation", "network", "hybrid"]
 DType = Literal["float16", "bfloat16", "float32", "float64"]
 _IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
-# Names the expression grammar gives a meaning of its own; a port or constant may not shadow them.
-RESERVED_NAMES = frozenset(
-    {"sqrt", "exp", "log", "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh",
-     "abs", "norm", "dot", "pi", "E", "I", "oo", "nan", "inf"}
-)  # fmt: skip
+# RESERVED_NAMES (from the grammar table: its functions and pi) may not name a port or
+# constant; every other name, E and I included, is the user's.
 Scalar = str | int | float | bool | None
 
 
