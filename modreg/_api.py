@@ -40,4 +40,6 @@ def pull(
         >>> gravity.interface.describe()  # doctest: +SKIP
         '(m1: kg, m2: kg, r: m) -> (F: N)'
     """
-    return _registry(registry).pull(ref, to=to)
+    from modreg.signing import trusted_pull  # MODREG_TRUSTED_KEYS: refuse unsigned modules
+
+    return trusted_pull(_registry(registry), ref, to=to)

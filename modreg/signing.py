@@ -195,8 +195,8 @@ def trusted_keys_from_env(
     return load_trusted_keys([p for p in text.split(os.pathsep) if p.strip()])
 
 
-def _private_key_signer(key_path: Path, password: str | None) -> Any:
-    """The upstream EC signer, with key problems turned into one line."""
+def _private_key(key_path: Path, password: str | None) -> Any:
+    """The EC private key in ``key_path``, with key problems turned into one line."""
     from cryptography.hazmat.primitives import serialization
 
     try:
@@ -211,9 +211,7 @@ def _private_key_signer(key_path: Path, password: str | None) -> Any:
             "(openssl ecparam -name prime256v1 -genkey -noout -out team.key)"
         ) from None
     _ec_key(key.public_key(), str(key_path))
-    from model_signing._signing import sign_ec_key
-
-    return sign_ec_key.Signer(key_path, password)
+    return key
 
 
 # -- signing -----------------------------------------------------------------------------------
@@ -224,9 +222,11 @@ def sign_folder(folder: str | Path, key: str | Path, *, password: str | None = N
         SignatureError: the key cannot be used.
     """
     from model_signing import hashing
+    from model_signing._signing import sign_ec_key
     from model_signing._signing import signing as ms_signing
 
-    signer = _private_key_signer(Path(key), password)
+    _private_key(Path(key), password)
+    signer = sign_ec_key.Signer(Path(key), password)
     manifest = hashing.Config().hash(Path(folder))  # type: ignore[no-untyped-call]
     signature = signer.sign(ms_signing.Payload(manifest))
     with tempfile.TemporaryDirectory(prefix="modreg-sign-") as tmp:
@@ -245,14 +245,19 @@ def sign(
         ModuleNotFound: ``ref`` resolves to nothing.
     """
     record = registry.resolve(ref)
-    _private_key_signer(Path(key), password)  # key problems before any pull
+    public = _private_key(Path(key), password).public_key()  # key problems before any pull
+    me = TrustedKey(fingerprint(public), str(key), public)
+    stored = registry.signatures(record.ref).get(me.fingerprint)
+    if stored is not None:  # ECDSA is randomised: signing again would make other bytes
+        verify_bundle(stored, _record_files(record), [me], ref=record.ref)
+        return SignResult(record.ref, me.fingerprint, created=False)
     with tempfile.TemporaryDirectory(prefix="modreg-sign-") as tmp:
         folder = Path(tmp) / record.name.rpartition("/")[2]
         registry.pull(record.ref, to=folder)
         bundle = sign_folder(folder, key, password=password)
-    signer = _bundle_hint(_parse_bundle(bundle, record.ref))
-    created = registry.add_signature(record.ref, signer, bundle)  # type: ignore[attr-defined]
-    return SignResult(record.ref, signer, bool(created))
+    verify_bundle(bundle, _record_files(record), [me], ref=record.ref)
+    created = registry.add_signature(record.ref, me.fingerprint, bundle)
+    return SignResult(record.ref, me.fingerprint, bool(created))
 
 
 # -- verification ------------------------------------------------------------------------------
@@ -439,7 +444,7 @@ def check_signatures(
     for ref in refs:
         record = registry.resolve(ref)
         files = _record_files(record)
-        for signer, bundle in sorted(registry.signatures(record.ref).items()):  # type: ignore[attr-defined]
+        for signer, bundle in sorted(registry.signatures(record.ref).items()):
             checks.append(_judge(record.ref, signer, bundle, files, keys))
     return checks
 
@@ -456,7 +461,7 @@ def enforce_trust(
         SignatureError: no signature, or none valid by a key in ``keys``; the message names
             the module and the key(s).
     """
-    bundles: dict[str, bytes] = registry.signatures(record.ref)  # type: ignore[attr-defined]
+    bundles: dict[str, bytes] = registry.signatures(record.ref)
     trusted = ", ".join(f"{k.short} ({k.source})" for k in keys) or "none"
     if not bundles:
         raise SignatureError(
@@ -514,7 +519,7 @@ def export_signatures(registry: Registry, ref: str, directory: str | Path) -> li
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    for signer, bundle in sorted(registry.signatures(record.ref).items()):  # type: ignore[attr-defined]
+    for signer, bundle in sorted(registry.signatures(record.ref).items()):
         path = out / f"{signer}.sig"
         path.write_bytes(bundle)
         paths.append(path)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from modreg.cli import _deps
 from modreg.cli._check import check_app
 from modreg.cli._distill import distill
 from modreg.cli._options import JsonOption, RegistryOption
@@ -29,6 +30,7 @@ app = typer.Typer(
 
 app.add_typer(check_app, name="check")
 app.command("distill")(distill)
+check_app.command("dependents")(_deps.check_dependents)
 
 
 def _registry(location: str | None) -> Registry:
@@ -62,7 +64,9 @@ def pull(
     registry: RegistryOption = None,
 ) -> None:
     """Fetch a verified copy of a module; print its directory."""
-    module = _registry(registry).pull(ref, to=to)
+    from modreg.signing import trusted_pull  # MODREG_TRUSTED_KEYS: refuse unsigned modules
+
+    module = trusted_pull(_registry(registry), ref, to=to)
     _stderr(f"pulled {module.ref} {module.digest}")
     print(module.path)
 
@@ -98,9 +102,16 @@ def show(
 
 
 @app.command()
-def verify(registry: RegistryOption = None, as_json: JsonOption = False) -> None:
+def verify(
+    registry: RegistryOption = None,
+    as_json: JsonOption = False,
+    signatures: Annotated[
+        bool, typer.Option("--signatures", help="Also check every stored signature.")
+    ] = False,
+) -> None:
     """Re-hash every stored object and check every record; exit 1 on any damage."""
-    report = _registry(registry).verify()
+    store = _registry(registry)
+    report = store.verify()
     if as_json:
         data = {
             "ok": report.ok,
@@ -115,7 +126,8 @@ def verify(registry: RegistryOption = None, as_json: JsonOption = False) -> None
             print(f"BAD {problem.key}: {problem.problem}")
         state = "ok" if report.ok else f"{len(report.problems)} problem(s)"
         print(f"verified {report.objects} objects and {report.records} versions: {state}")
-    if not report.ok:
+    signed_ok = _deps.verify_signatures(store, as_json) if signatures else True
+    if not report.ok or not signed_ok:
         raise typer.Exit(1)
 
 
@@ -135,3 +147,7 @@ def gc(registry: RegistryOption = None) -> None:
     """Remove leftovers of crashed publishes (temp files, unreferenced objects)."""
     temporaries, objects = _registry(registry).gc()
     print(f"removed {temporaries} temporary file(s) and {objects} unreferenced object(s)")
+
+
+for _command in (_deps.lock, _deps.tree, _deps.lineage, _deps.sign, _deps.signatures):
+    app.command()(_command)
