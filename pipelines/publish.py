@@ -28,6 +28,7 @@ from modreg.check import Bump, compare
 from modreg.errors import ModuleNotFound
 from modreg.spec.manifest import MANIFEST_FILE, Manifest, dump_manifest, parse_manifest
 from pipelines._common import load_params, parse_section, require, stage, write_json
+from pipelines._mlflow_models import register
 from pipelines._publish import project_registry, publish_all, run_key
 from pipelines.distill import recovered
 
@@ -120,12 +121,18 @@ def main() -> None:
     ) as run:
         run.set_tags({f"module.{r.name}": f"{r.version} {r.digest}" for r in results})
         run.log_metrics({"drag_cd_published": drag_data["constants"]["C_d"]["value"]})
+        # Registered models (not DVC metrics: their version numbers depend on the store).
+        served = register([registry.pull(r.ref) for r in results], registry)
+        run.set_tags({f"mlflow_model.{s.model}": s.uri for s in served})
     write_json(
         Path("metrics/publish.json"),
         {r.name: {"version": r.version, "digest": r.digest} for r in results},
     )
     for result in results:
         print(f"published {result.ref} {result.digest}")
+    for model in served:
+        state = "registered" if model.created else "already registered"
+        print(f"{state} {model.uri} ({model.ref})")
 
 
 if __name__ == "__main__":

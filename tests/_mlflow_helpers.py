@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,13 +18,16 @@ from tests._runtime_helpers import MODULES, VEC3_A, VEC3_V
 
 @contextmanager
 def tracking(root: Path) -> Iterator[str]:
-    """Point MLflow at ``root/mlflow.db`` with artifacts in ``root/artifacts``; restore after."""
+    """Point MLflow at ``root/mlflow.db`` with artifacts in ``root/artifacts``; restore after.
+
+    The registry URI is left unset, so it follows the tracking URI (``set_registry_uri``
+    would leave ``MLFLOW_REGISTRY_URI`` behind for every later subprocess).
+    """
     import mlflow
 
     uri = f"sqlite:///{root / 'mlflow.db'}"
-    previous = mlflow.get_tracking_uri()
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
     try:
         if mlflow.get_experiment_by_name("tests") is None:
             mlflow.create_experiment("tests", artifact_location=(root / "artifacts").as_uri())
@@ -31,7 +35,6 @@ def tracking(root: Path) -> Iterator[str]:
         yield uri
     finally:
         mlflow.set_tracking_uri(previous)
-        mlflow.set_registry_uri(previous)
 
 
 def library(registry: Registry) -> dict[str, Module]:

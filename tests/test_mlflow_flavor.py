@@ -39,7 +39,8 @@ def registry(tmp_path: Path) -> Registry:
 
 
 @pytest.fixture
-def uri(tmp_path: Path) -> Any:
+def uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.chdir(tmp_path)  # nothing MLflow writes may land in the working tree
     with tracking(tmp_path) as value:
         yield value
 
