@@ -59,9 +59,9 @@ def _closure(script: str) -> tuple[set[str], bool]:
         seen.add(module)
         for name in _imports(module):
             uses_modreg |= name.partition(".")[0] == "modreg"
-            if name.partition(".")[0] == "pipelines" and name != "pipelines":
-                if _path(name).is_file():
-                    todo.append(name)
+            local = name.partition(".")[0] == "pipelines" and name != "pipelines"
+            if local and _path(name).is_file():
+                todo.append(name)
     # Running pipelines.x first runs the package's __init__.py.
     files = {_path(module).relative_to(ROOT).as_posix() for module in seen}
     files.add("pipelines/__init__.py")

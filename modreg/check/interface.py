@@ -15,7 +15,12 @@ The rules (README, "Interface policy") in one sentence each:
 Below 1.0.0 the leftmost non-zero part is the breaking one (as cargo does): ``0.x`` to
 ``0.(x+1)`` counts as a major bump and ``0.x.y`` to ``0.x.(y+1)`` as a minor one.
 
-Pure: no torch; sympy only to tell a rewritten equation from a changed one.
+Port differences are the facts of :mod:`modreg.spec.compat` (the rule every "can NEW stand in
+for OLD" question uses); this module only prices them. An equation counts as rewritten only
+when :mod:`modreg.check._equivalence` decides so within its budget (sample points, then a
+time-capped proof); undecided is reported as such and priced as a changed equation (minor).
+
+Pure: no torch; numpy and sympy only to tell a rewritten equation from a changed one.
 """
 
 from __future__ import annotations
@@ -24,13 +29,18 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import TYPE_CHECKING
 
 from packaging.version import Version
 
 from modreg.errors import InterfaceMismatch
+from modreg.spec.compat import Difference, Direction, port_differences
 from modreg.spec.manifest import Constant, Manifest, Port
 from modreg.spec.names import parse_version
 from modreg.spec.units import conversion_factor, same_dimension
+
+if TYPE_CHECKING:
+    from modreg.check._equivalence import Verdict
 
 __all__ = ["Bump", "Change", "InterfaceReport", "compare", "diff", "version_bump"]
 
@@ -75,7 +85,7 @@ def _same_spec(a: Port, b: Port) -> bool:
 
 
 def _added_removed(
-    direction: str, old: Mapping[str, Port], new: Mapping[str, Port]
+    direction: Direction, old: Mapping[str, Port], new: Mapping[str, Port]
 ) -> list[Change]:
     """Ports that appear or disappear; a removed+added pair with equal specs is a rename."""
     removed = [n for n in old if n not in new]
@@ -123,114 +133,41 @@ def _added_removed(
     return changes
 
 
-def _unit_change(where: str, old: str, new: str) -> Change | None:
-    if old == new:
-        return None
-    if not same_dimension(old, new):
-        return Change(
-            "unit-dimension",
-            where,
-            f"unit {old} -> {new} (dimension changed)",
-            Bump.MAJOR,
-            "values now measure another quantity",
-        )
-    factor = conversion_factor(old, new)
-    if factor != 1.0:
-        return Change(
-            "unit-scale",
-            where,
-            f"unit {old} -> {new} (1 {old} = {factor:g} {new})",
-            Bump.MAJOR,
-            "the same number now means another amount",
-        )
-    return Change(
-        "unit-spelling",
-        where,
-        f"unit {old} -> {new} (same unit)",
-        Bump.PATCH,
-        "respelled, equal in value",
-    )
+# What each port difference (modreg.spec.compat) costs a caller of the old version.
+_PORT_BUMPS: dict[str, tuple[Bump, str]] = {
+    "unit-dimension": (Bump.MAJOR, "values now measure another quantity"),
+    "unit-scale": (Bump.MAJOR, "the same number now means another amount"),
+    "unit-spelling": (Bump.PATCH, "respelled, equal in value"),
+    "shape": (Bump.MAJOR, "tensors of the old shape no longer fit"),
+    "dtype": (Bump.MAJOR, "tensors of the old dtype no longer fit"),
+    "range-shifted": (Bump.MAJOR, "values valid before fall outside the new range"),
+}
+# Inputs may widen (minor) but not narrow; outputs may narrow (minor) but not widen.
+_RANGE_BUMPS: dict[tuple[str, str], tuple[Bump, str]] = {
+    ("input", "range-narrowed"): (Bump.MAJOR, "inputs valid before are now outside the domain"),
+    ("input", "range-widened"): (Bump.MINOR, "accepts everything it did, and more"),
+    ("output", "range-widened"): (
+        Bump.MAJOR,
+        "callers may now see values outside what was promised",
+    ),
+    ("output", "range-narrowed"): (Bump.MINOR, "a stronger promise that old callers still fit"),
+}
 
 
-def _bounds(port: Port) -> tuple[float, float]:
-    return port.range if port.range is not None else (-math.inf, math.inf)
+def _port_change(difference: Difference) -> Change:
+    key = (difference.direction, difference.kind)
+    bump, why = _RANGE_BUMPS.get(key) or _PORT_BUMPS[difference.kind]
+    return Change(difference.kind, difference.where, difference.detail, bump, why)
 
 
-def _range_change(direction: str, where: str, old: Port, new: Port) -> Change | None:
-    """Inputs may widen (minor) but not narrow; outputs may narrow (minor) but not widen."""
-    (old_low, old_high) = _bounds(old)
-    new_low, new_high = _in_old_unit(old.unit, new.unit, list(_bounds(new)))
-    if _close([old_low, old_high], [new_low, new_high]):
-        return None
-    narrowed = new_low > old_low or new_high < old_high
-    widened = new_low < old_low or new_high > old_high
-    shown = f"range {_range_text(old.range)} -> {_range_text(new.range)}"
-    if narrowed and widened:
-        return Change(
-            "range-shifted",
-            where,
-            shown,
-            Bump.MAJOR,
-            "values valid before fall outside the new range",
-        )
-    if direction == "input":
-        if narrowed:
-            return Change(
-                "range-narrowed",
-                where,
-                shown,
-                Bump.MAJOR,
-                "inputs valid before are now outside the domain",
-            )
-        return Change(
-            "range-widened", where, shown, Bump.MINOR, "accepts everything it did, and more"
-        )
-    if widened:
-        return Change(
-            "range-widened",
-            where,
-            shown,
-            Bump.MAJOR,
-            "callers may now see values outside what was promised",
-        )
-    return Change(
-        "range-narrowed", where, shown, Bump.MINOR, "a stronger promise that old callers still fit"
-    )
-
-
-def _range_text(value: tuple[float, float] | None) -> str:
-    return "none" if value is None else f"[{value[0]:g}, {value[1]:g}]"
-
-
-def _port_changes(direction: str, old: Mapping[str, Port], new: Mapping[str, Port]) -> list[Change]:
+def _port_changes(
+    direction: Direction, old: Mapping[str, Port], new: Mapping[str, Port]
+) -> list[Change]:
     changes = _added_removed(direction, old, new)
     for name in (n for n in old if n in new):
         a, b = old[name], new[name]
         where = f"{direction} {name!r}"
-        unit = _unit_change(where, a.unit, b.unit)
-        changes += [unit] if unit else []
-        if a.shape != b.shape:
-            changes.append(
-                Change(
-                    "shape",
-                    where,
-                    f"shape {list(a.shape)} -> {list(b.shape)}",
-                    Bump.MAJOR,
-                    "tensors of the old shape no longer fit",
-                )
-            )
-        if a.dtype != b.dtype:
-            changes.append(
-                Change(
-                    "dtype",
-                    where,
-                    f"dtype {a.dtype} -> {b.dtype}",
-                    Bump.MAJOR,
-                    "tensors of the old dtype no longer fit",
-                )
-            )
-        rng = _range_change(direction, where, a, b)
-        changes += [rng] if rng else []
+        changes += [_port_change(d) for d in port_differences(direction, name, a, b)]
         if a.description != b.description:
             changes.append(
                 Change(
@@ -312,17 +249,20 @@ def _constant_changes(old: Manifest, new: Manifest) -> list[Change]:
     return changes
 
 
-def _equivalent(old: Manifest, new: Manifest, port: str) -> bool:
-    """Whether two equation texts are algebraically equal (a rewrite, not a new law)."""
-    import sympy as sp
+def _equivalent(old: Manifest, new: Manifest, port: str) -> Verdict:
+    """Whether two equation texts compute the same law (a rewrite), within a budget.
 
+    Inputs are drawn over OLD's declared ranges; see :mod:`modreg.check._equivalence`.
+    """
+    from modreg.check._equivalence import equivalence
     from modreg.spec.equations import equation_symbols
-    from modreg.spec.expr import parse_expression
 
     assert old.equation is not None and new.equation is not None
-    a = parse_expression(old.equation[port], list(equation_symbols(old)))
-    b = parse_expression(new.equation[port], list(equation_symbols(new)))
-    return bool(sp.simplify(a - b) == 0)
+    names = list(dict.fromkeys([*equation_symbols(old), *equation_symbols(new)]))
+    ranges = {n: p.range for n, p in old.inputs.items()}
+    shapes = {n: tuple(p.shape) for n, p in (*new.inputs.items(), *old.inputs.items())}
+    shapes |= {n: tuple(c.shape) for n, c in (*new.constants.items(), *old.constants.items())}
+    return equivalence(old.equation[port], new.equation[port], names, ranges=ranges, shapes=shapes)
 
 
 def _equation_changes(old: Manifest, new: Manifest) -> list[Change]:
@@ -334,14 +274,25 @@ def _equation_changes(old: Manifest, new: Manifest) -> list[Change]:
         if a == b:
             continue
         where = f"equation {port!r}"
-        if _equivalent(old, new, port):
+        verdict = _equivalent(old, new, port)
+        if verdict.outcome == "equal":
             changes.append(
                 Change(
                     "equation-rewritten",
                     where,
-                    f"{a} -> {b} (algebraically equal)",
+                    f"{a} -> {b} (algebraically equal: {verdict.how})",
                     Bump.PATCH,
                     "same law, new spelling",
+                )
+            )
+        elif verdict.outcome == "undecided":
+            changes.append(
+                Change(
+                    "equation-undecided",
+                    where,
+                    f"{a} -> {b} (equality undecided: {verdict.how})",
+                    Bump.MINOR,
+                    "not proved the same law, so read as a new one",
                 )
             )
         else:

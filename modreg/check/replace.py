@@ -32,9 +32,10 @@ from modreg.check._metrics import Metric, degradation, perfect, scale, score
 from modreg.check.report import CheckReport, Status, failure, run_check
 from modreg.errors import ConfigError, GraphError, InterfaceMismatch, ModregError
 from modreg.module import Module
+from modreg.spec.compat import Difference, stand_in_problems
 from modreg.spec.manifest import CheckSpec, Port
 from modreg.spec.tolerance import Tolerance, parse_tolerance
-from modreg.spec.units import conversion_factor, same_dimension
+from modreg.spec.units import conversion_factor
 
 if TYPE_CHECKING:
     from modreg.registry import Registry
@@ -130,27 +131,20 @@ def _fixed_inputs(wires: Mapping[str, str], ports: Mapping[str, Port]) -> dict[s
 def _drop_in(old: Any, new: Any, wires: Mapping[str, str]) -> Evaluate:
     """NEW called like OLD: OLD's inputs in, OLD's outputs (in OLD's units) out.
 
-    NEW's inputs that OLD lacks are fixed to the numbers in ``wires`` (``rho=1.2``).
+    NEW's inputs that OLD lacks are fixed to the numbers in ``wires`` (``rho=1.2``). Whether
+    NEW can stand in is :func:`modreg.spec.compat.stand_in_problems`, with every output of
+    OLD used; values cross this boundary as float64 arrays cast to each side's dtype.
     """
     old_in, old_out = old.interface.inputs, old.interface.outputs
     new_in, new_out = new.interface.inputs, new.interface.outputs
     fixed = _fixed_inputs(wires, new_in)
-    problems = [
-        f"input {p!r} ({new_in[p].unit}) is not an input of the original: --wire {p}=VALUE"
-        for p in new_in
-        if p not in old_in and p not in fixed
-    ]
-    problems += [
-        f"output {p!r} ({old_out[p].unit}) is missing" for p in old_out if p not in new_out
-    ]
-    pairs = [(f"input {p!r}", new_in[p], old_in[p]) for p in new_in if p in old_in]
-    pairs += [(f"output {p!r}", old_out[p], new_out[p]) for p in old_out if p in new_out]
-    for where, a, b in pairs:
-        if a.shape != b.shape or not same_dimension(a.unit, b.unit):
-            problems.append(f"{where} is {b.unit} {list(b.shape)}, not {a.unit} {list(a.shape)}")
+    problems = stand_in_problems(
+        old.interface, new.interface, supplied_inputs=set(fixed), casts_dtype=True
+    )
     if problems:
         raise InterfaceMismatch(
-            f"{new.label} cannot stand in for {old.label}: " + "; ".join(problems)
+            f"{new.label} cannot stand in for {old.label}: "
+            + "; ".join(_drop_in_sentence(problem) for problem in problems)
         )
     into = {p: conversion_factor(old_in[p].unit, new_in[p].unit) for p in new_in if p in old_in}
     back = {p: conversion_factor(new_out[p].unit, old_out[p].unit) for p in old_out}
@@ -164,6 +158,17 @@ def _drop_in(old: Any, new: Any, wires: Mapping[str, str]) -> Evaluate:
         return {p: outputs[p] * back[p] for p in old_out}
 
     return evaluate
+
+
+def _drop_in_sentence(problem: Difference) -> str:
+    """A refusal in this command's words (``--wire`` fixes an input the original lacks)."""
+    if problem.kind == "unfed":
+        assert problem.new is not None
+        return (
+            f"{problem.where} ({problem.new.unit}) is not an input of the original: "
+            f"--wire {problem.port}=VALUE"
+        )
+    return str(problem)
 
 
 @dataclass(frozen=True)

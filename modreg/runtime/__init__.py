@@ -11,12 +11,11 @@ Everything here imports torch; ``modreg`` itself re-exports these names lazily.
 """
 
 from modreg.runtime._base import Executable
-from modreg.runtime._build import build
+from modreg.runtime._build import build, replace
 from modreg.runtime._equation import EquationModule
 from modreg.runtime._export import export, load_export
 from modreg.runtime._hybrid import Hybrid, HybridNet, PartHandle
 from modreg.runtime._network import Block
-from modreg.runtime._replace import replace
 from modreg.runtime._rollout import rollout
 from modreg.runtime._terms import Term
 

@@ -14,6 +14,12 @@ A :class:`Hybrid` is the editable description; :meth:`Hybrid.build` turns it int
 :class:`HybridNet` (an ``nn.Module``). Pulled modules are frozen parts by default,
 modules you pass in built (a :class:`Block`) trainable; those are used as is, so training the
 hybrid trains them.
+
+A hybrid's parts may be any kind of module, hybrids included, so building one recurses
+through every kind: :func:`build_module` (the kind dispatch behind ``modreg.build``) and
+:func:`load_hybrid` live here with the classes. What the classes delegate to lies below:
+the part record (``_parts``), the replacement rule (``_replace``) and the module writer
+(``_hybrid_io``, handed :func:`build_module`).
 """
 
 from __future__ import annotations
@@ -21,47 +27,32 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 import torch.nn as nn
 from torch import Tensor
 
-from modreg.errors import GraphError
+from modreg.errors import GraphError, InvalidModule
+from modreg.module import Module
+from modreg.registry import Registry
 from modreg.runtime._base import Executable
 from modreg.runtime._codegen import compile_forward
-from modreg.runtime._equation import NAMESPACE, register_constants, torch_dtype
+from modreg.runtime._equation import NAMESPACE, build_equation, register_constants, torch_dtype
+from modreg.runtime._hybrid_io import pull_parts, save_hybrid
+from modreg.runtime._network import Block
+from modreg.runtime._parts import Part, WireLike
 from modreg.runtime._ports import PortLike, as_ports
+from modreg.runtime._replace import replace_part
 from modreg.runtime._terms import Term
+from modreg.runtime._weights import assign_strict, load_safetensors
 from modreg.runtime._wiring import Wiring, compile_wiring
 from modreg.spec.graph import GraphConstant, split_ref
 from modreg.spec.interface import Interface
 from modreg.spec.manifest import Port
 
-if TYPE_CHECKING:
-    from modreg.module import Module
-    from modreg.registry import Registry
-
-__all__ = ["Hybrid", "HybridNet", "PartHandle"]
-
-WireLike = Term | str | float | int | Sequence[float]
-
-
-@dataclass(frozen=True)
-class _Part:
-    source: Any  # Module | Executable
-    trainable: bool
-
-    @property
-    def interface(self) -> Interface:
-        interface: Interface = self.source.interface
-        return interface
-
-    @property
-    def label(self) -> str:
-        return str(getattr(self.source, "ref", None) or getattr(self.source, "label", "block"))
+__all__ = ["Hybrid", "HybridNet", "PartHandle", "build_module", "load_hybrid"]
 
 
 class PartHandle:
@@ -99,7 +90,7 @@ class Hybrid:
         self.outputs = as_ports(outputs, what="output")
         self.name, self.version, self.summary = name, version, summary
         self.constants: dict[str, GraphConstant] = {}
-        self.parts: dict[str, _Part] = {}
+        self.parts: dict[str, Part] = {}
         self.wires: dict[str, str] = {}
         self.output_wires: dict[str, str] = {}
 
@@ -146,7 +137,7 @@ class Hybrid:
                 f"part {name!r}: expected a modreg Module or a built module, got {kind}"
             )
         built = isinstance(part, Executable)
-        self.parts[name] = _Part(part, built if trainable is None else trainable)
+        self.parts[name] = Part(part, built if trainable is None else trainable)
         for port, source in wires.items():
             self.wire(f"{name}.{port}", source)
         return PartHandle(name, self.parts[name].interface)
@@ -226,8 +217,6 @@ class Hybrid:
             InterfaceMismatch: the new module's interface does not fit; the message lists
                 every difference.
         """
-        from modreg.runtime._replace import replace_part
-
         return replace_part(self, part, module, trainable=trainable, wires=wires)
 
     def build(self, *, registry: Registry | None = None, check_inputs: bool = True) -> HybridNet:
@@ -237,13 +226,11 @@ class Hybrid:
             GraphError: unknown part or port, unconnected input, missing output, cycle.
             InterfaceMismatch: incompatible units, shapes or dtypes at a joint.
         """
-        from modreg.runtime._build import build
-
         instances = {}
         for name, part in self.parts.items():
             source = part.source
             instances[name] = (
-                source if isinstance(source, Executable) else build(source, registry=registry)
+                source if isinstance(source, Executable) else build_module(source, registry)
             )
         return HybridNet(self, instances, check_inputs=check_inputs)
 
@@ -345,8 +332,6 @@ class HybridNet(Executable):
 
     def load_trainable_state(self, tensors: Mapping[str, Tensor]) -> None:
         """Route ``parts.<name>.*`` tensors to each part (which checks them), and constants."""
-        from modreg.runtime._weights import assign_strict
-
         by_part: dict[str, dict[str, Tensor]] = {}
         own: dict[str, Tensor] = {}
         for key, tensor in tensors.items():
@@ -372,13 +357,14 @@ class HybridNet(Executable):
         Raises:
             InterfaceMismatch: the new module does not fit (see :meth:`Hybrid.replace`).
         """
-        from modreg.runtime._build import build
-
         hybrid = self.hybrid.replace(part, module, trainable=trainable, **wires)
         new = hybrid.parts[part].source
-        instances = {n: p for n, p in self.parts.items() if n != part}
-        instances[part] = new if isinstance(new, Executable) else build(new)
-        net = HybridNet(hybrid, instances, check_inputs=self.check_inputs)  # type: ignore[arg-type]
+        instances: dict[str, Executable] = {}
+        for name, built in self.parts.items():
+            assert isinstance(built, Executable)
+            instances[name] = built
+        instances[part] = new if isinstance(new, Executable) else build_module(new, None)
+        net = HybridNet(hybrid, instances, check_inputs=self.check_inputs)
         with torch.no_grad():
             for name in hybrid.constants:
                 getattr(net, f"const_{name}").copy_(getattr(self, f"const_{name}"))
@@ -397,10 +383,8 @@ class HybridNet(Executable):
         Raises:
             GraphError: a part is a fresh block not yet saved as a module.
         """
-        from modreg.runtime._hybrid_io import save_hybrid
-
         hybrid = replace_meta(self.hybrid, name=name, version=version, summary=summary)
-        return save_hybrid(self, hybrid, Path(directory))
+        return save_hybrid(self, hybrid, Path(directory), build=_build_default)
 
 
 HybridNet.__annotations__ = dict(Executable.__annotations__)
@@ -413,3 +397,56 @@ def replace_meta(hybrid: Hybrid, **fields: str | None) -> Hybrid:
         if value is not None:
             setattr(other, key, value)
     return other
+
+
+def build_module(module: Module, registry: Registry | None) -> Executable:
+    """The torch form of a module of any kind (``modreg.build`` without its options).
+
+    Raises:
+        InvalidWeights, IntegrityError, GraphError, InterfaceMismatch: see ``modreg.build``.
+    """
+    kind = module.manifest.kind
+    if kind == "equation":
+        return build_equation(module.manifest, origin=module)
+    if kind == "network":
+        return Block.load(module)
+    if kind == "hybrid":
+        return load_hybrid(module, registry)
+    raise InvalidModule(  # pragma: no cover - the manifest model allows only these kinds
+        f"{module.ref}: cannot build a module of kind {kind!r}"
+    )
+
+
+def _build_default(module: Module) -> Executable:
+    return build_module(module, None)
+
+
+def load_hybrid(module: Module, registry: Registry | None) -> HybridNet:
+    """Rebuild a hybrid module: pull and verify its parts, wire them, load its weights.
+
+    Raises:
+        IntegrityError: a part's digest differs from the lockfile's.
+        InvalidModule: lockfile and ``requires`` disagree.
+        InvalidWeights: the weights hold unknown or frozen tensors, or wrong shapes or dtypes.
+    """
+    manifest = module.manifest
+    assert manifest.graph is not None
+    pulled = pull_parts(module, registry if registry is not None else Registry())
+    graph = manifest.graph
+    hybrid = Hybrid(
+        manifest.inputs,
+        manifest.outputs,
+        name=manifest.name,
+        version=manifest.version,
+        summary=manifest.summary,
+    )
+    hybrid.constants = dict(graph.constants)
+    hybrid.parts = {
+        name: Part(pulled[spec.module], spec.trainable) for name, spec in graph.parts.items()
+    }
+    hybrid.wires, hybrid.output_wires = dict(graph.wires), dict(graph.outputs)
+    net = hybrid.build(registry=registry)
+    net.origin, net.label = module, module.ref
+    if manifest.weights:
+        net.load_trainable_state(load_safetensors(module.file(manifest.weights)))
+    return net

@@ -1,15 +1,20 @@
-"""Hybrids as modules: save to a directory (manifest, lockfile, weights) and rebuild from one.
+"""Hybrids as modules: write one to a directory (manifest, lockfile, weights); pull its parts.
 
 A saved hybrid is ``kind: hybrid`` with ``requires:`` (module name -> compatible range),
 ``graph:`` (its wiring) and, when any part or constant was trained, ``weights.safetensors``
 holding exactly those tensors (``parts.<part>.<tensor>``, ``const_<name>``). ``modreg.lock``
 pins each required module to the version and digest the hybrid was built with. Rebuilding
 pulls each part by its pinned version, refuses one whose digest differs from the lock, and
-regenerates the same code, so outputs are identical bit for bit.
+regenerates the same code, so outputs are identical bit for bit (the rebuild itself,
+which needs the :class:`Hybrid` class, is ``load_hybrid`` in ``_hybrid``).
+
+This module sits below ``_hybrid``: it reads the hybrid and the built network it is handed,
+and is handed the function that builds a module (so it never imports the builder).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,18 +24,21 @@ from packaging.version import Version
 
 from modreg._content import LOCK_FILE
 from modreg.errors import GraphError, IntegrityError, InvalidModule
+from modreg.module import Module
 from modreg.runtime._base import Executable
-from modreg.runtime._weights import load_safetensors, save_safetensors
+from modreg.runtime._weights import save_safetensors
 from modreg.spec.graph import HybridGraph, LockedModule, LockFile, PartSpec, dump_lock, parse_lock
 from modreg.spec.manifest import MANIFEST_FILE, dump_manifest, parse_manifest
 from modreg.spec.names import parse_spec
 
 if TYPE_CHECKING:
-    from modreg.module import Module
     from modreg.registry import Registry
     from modreg.runtime._hybrid import Hybrid, HybridNet
 
-__all__ = ["compatible_range", "load_hybrid", "save_hybrid"]
+__all__ = ["WEIGHTS_FILE", "Builder", "compatible_range", "pull_parts", "save_hybrid"]
+
+# Builds a pulled module into its torch form (``_hybrid.build_module``, handed in).
+Builder = Callable[[Module], Executable]
 
 WEIGHTS_FILE = "weights.safetensors"
 
@@ -43,8 +51,6 @@ def compatible_range(version: str) -> str:
 
 
 def _part_modules(net: HybridNet, hybrid: Hybrid) -> dict[str, Module]:
-    from modreg.module import Module
-
     modules: dict[str, Module] = {}
     for name, part in hybrid.parts.items():
         built = net.parts[name]
@@ -72,10 +78,8 @@ def _lock(modules: dict[str, Module]) -> LockFile:
     return LockFile(modules=locked)
 
 
-def _weights(net: HybridNet, modules: dict[str, Module]) -> dict[str, torch.Tensor]:
+def _weights(net: HybridNet, modules: dict[str, Module], build: Builder) -> dict[str, torch.Tensor]:
     """Tensors of trainable parts and constants, and of frozen parts that differ from source."""
-    from modreg.runtime._build import build
-
     tensors: dict[str, torch.Tensor] = {}
     for name, part in net.parts.items():
         assert isinstance(part, Executable)
@@ -108,21 +112,21 @@ def _graph(net: HybridNet, hybrid: Hybrid, modules: dict[str, Module]) -> Hybrid
     )
 
 
-def save_hybrid(net: HybridNet, hybrid: Hybrid, directory: Path) -> Module:
+def save_hybrid(net: HybridNet, hybrid: Hybrid, directory: Path, *, build: Builder) -> Module:
     """Write ``net`` as a hybrid module directory; see the module docstring for the layout.
+
+    ``build`` rebuilds a frozen part from its module, to tell trained weights from pulled ones.
 
     Raises:
         GraphError: no name, a fresh unsaved block, or two versions of one module.
         InvalidManifest: the generated manifest does not validate (e.g. a bad name).
     """
-    from modreg.module import Module
-
     if not hybrid.name:
         raise GraphError("the hybrid has no name: pass name='namespace/name' to save()")
     modules = _part_modules(net, hybrid)
     lock = _lock(modules)
     graph = _graph(net, hybrid, modules)
-    tensors = _weights(net, modules)
+    tensors = _weights(net, modules, build)
     data: dict[str, Any] = {"name": hybrid.name, "version": hybrid.version, "kind": "hybrid"}
     data["summary"] = hybrid.summary
     data["inputs"] = {
@@ -148,7 +152,7 @@ def save_hybrid(net: HybridNet, hybrid: Hybrid, directory: Path) -> Module:
     return module
 
 
-def _pull_parts(module: Module, registry: Registry) -> dict[str, Module]:
+def pull_parts(module: Module, registry: Registry) -> dict[str, Module]:
     """Pull every required module at its locked version, refusing digest mismatches."""
     requires = module.manifest.requires or {}
     lock = parse_lock(module.file(LOCK_FILE).read_bytes(), source=f"{module.ref}:{LOCK_FILE}")
@@ -173,37 +177,3 @@ def _pull_parts(module: Module, registry: Registry) -> dict[str, Module]:
             )
         pulled[name] = part
     return pulled
-
-
-def load_hybrid(module: Module, registry: Registry | None) -> HybridNet:
-    """Rebuild a hybrid module: pull and verify its parts, wire them, load its weights.
-
-    Raises:
-        IntegrityError: a part's digest differs from the lockfile's.
-        InvalidModule: lockfile and ``requires`` disagree.
-        InvalidWeights: the weights hold unknown or frozen tensors, or wrong shapes or dtypes.
-    """
-    from modreg.registry import Registry
-    from modreg.runtime._hybrid import Hybrid, _Part
-
-    manifest = module.manifest
-    assert manifest.graph is not None
-    pulled = _pull_parts(module, registry if registry is not None else Registry())
-    graph = manifest.graph
-    hybrid = Hybrid(
-        manifest.inputs,
-        manifest.outputs,
-        name=manifest.name,
-        version=manifest.version,
-        summary=manifest.summary,
-    )
-    hybrid.constants = dict(graph.constants)
-    hybrid.parts = {
-        name: _Part(pulled[spec.module], spec.trainable) for name, spec in graph.parts.items()
-    }
-    hybrid.wires, hybrid.output_wires = dict(graph.wires), dict(graph.outputs)
-    net = hybrid.build(registry=registry)
-    net.origin, net.label = module, module.ref
-    if manifest.weights:
-        net.load_trainable_state(load_safetensors(module.file(manifest.weights)))
-    return net

@@ -1,10 +1,15 @@
-"""Replace a part of a hybrid by an interface-compatible module (e.g. a network by its equation).
+"""Replace a part of a hybrid by a module that can stand in for it (e.g. a network by its law).
 
-Compatible means: every output port of the old part that the hybrid uses exists on the new
-module with the same shape, dtype and dimension (a different scale is converted at the
-joint), and every input port of the new module is wired, by the old part's wires where the
-port names agree or by wires given to :func:`replace`. Anything else is refused with the
-whole interface difference spelled out.
+Whether it can is :func:`modreg.spec.compat.stand_in_problems`, asked about the outputs of the
+old part the hybrid reads and the new module's inputs that are wired: every used output must
+exist with the same shape, dtype and dimension (a different scale is converted at the joint),
+and every input of the new module must be wired, by the old part's wires where the port names
+agree or by wires given to :func:`replace_part`. Anything else is refused with the whole
+interface difference spelled out.
+
+This module works on a :class:`~modreg.runtime._hybrid.Hybrid` it is handed and imports only
+what lies below it (the part record, the wiring grammar, the rule), so ``Hybrid.replace`` can
+call it without an import cycle.
 """
 
 from __future__ import annotations
@@ -14,16 +19,15 @@ from typing import TYPE_CHECKING, Any
 
 from modreg.errors import GraphError, InterfaceMismatch
 from modreg.runtime._base import Executable
+from modreg.runtime._parts import Part, WireLike
 from modreg.runtime._wiring import _REF_RE
+from modreg.spec.compat import Difference, stand_in_problems
 from modreg.spec.interface import Interface
-from modreg.spec.manifest import Port
-from modreg.spec.units import parse_unit
 
 if TYPE_CHECKING:
-    from modreg.registry import Registry
-    from modreg.runtime._hybrid import Hybrid, WireLike
+    from modreg.runtime._hybrid import Hybrid
 
-__all__ = ["interface_differences", "replace", "replace_part"]
+__all__ = ["interface_differences", "replace_part"]
 
 
 def _used_outputs(hybrid: Hybrid, part: str) -> set[str]:
@@ -31,45 +35,35 @@ def _used_outputs(hybrid: Hybrid, part: str) -> set[str]:
     return {m.group(2) for text in texts for m in _REF_RE.finditer(text) if m.group(1) == part}
 
 
-def _port_difference(where: str, old: Port, new: Port) -> str | None:
-    if old.shape != new.shape:
+def _sentence(problem: Difference) -> str:
+    """A refusal in the builder's words (what to pass to ``replace()`` for an unwired input)."""
+    old, new, where = problem.old, problem.new, problem.where
+    if problem.kind == "missing":
+        assert old is not None
+        return f"{where} ({old.unit}) is used but the new module lacks it"
+    if problem.kind == "unfed":
+        assert new is not None
+        return f"{where} ({new.unit}) is not wired: pass {problem.port}=... to replace()"
+    assert old is not None and new is not None
+    if problem.kind == "shape":
         return f"{where} has shape {list(old.shape)} but the new module's has {list(new.shape)}"
-    if old.dtype != new.dtype:
+    if problem.kind == "dtype":
         return f"{where} is {old.dtype} but the new module's is {new.dtype}"
-    if parse_unit(old.unit).dimensionality != parse_unit(new.unit).dimensionality:
-        return f"{where} is in {old.unit} but the new module's is in {new.unit} (dimensions differ)"
-    return None
+    return f"{where} is in {old.unit} but the new module's is in {new.unit} (dimensions differ)"
 
 
 def interface_differences(
     old: Interface, new: Interface, *, used_outputs: set[str], wired_inputs: set[str]
 ) -> list[str]:
-    """Why ``new`` cannot stand in for ``old`` (empty when it can)."""
-    problems: list[str] = []
-    for port in sorted(used_outputs):
-        if port not in new.outputs:
-            spec = old.outputs[port]
-            problems.append(f"output {port!r} ({spec.unit}) is used but the new module lacks it")
-            continue
-        problem = _port_difference(f"output {port!r}", old.outputs[port], new.outputs[port])
-        problems += [problem] if problem else []
-    for port, spec in new.inputs.items():
-        if port in old.inputs:
-            problem = _port_difference(f"input {port!r}", old.inputs[port], spec)
-            problems += [problem] if problem else []
-        elif port not in wired_inputs:
-            problems.append(
-                f"input {port!r} ({spec.unit}) is not wired: pass {port}=... to replace()"
-            )
-    return problems
+    """Why ``new`` cannot stand in for ``old`` in a hybrid (empty when it can)."""
+    problems = stand_in_problems(old, new, used_outputs=used_outputs, supplied_inputs=wired_inputs)
+    return [_sentence(problem) for problem in problems]
 
 
 def replace_part(
     hybrid: Hybrid, part: str, module: Any, *, trainable: bool | None, wires: Mapping[str, WireLike]
 ) -> Hybrid:
     """A copy of ``hybrid`` with ``part`` swapped; see :meth:`Hybrid.replace`."""
-    from modreg.runtime._hybrid import _Part
-
     if part not in hybrid.parts:
         raise GraphError(f"no part {part!r} to replace; the parts are {list(hybrid.parts)}")
     old = hybrid.parts[part]
@@ -88,7 +82,7 @@ def replace_part(
         )
     result = hybrid.copy()
     built = isinstance(module, Executable)
-    result.parts[part] = _Part(module, built if trainable is None else trainable)
+    result.parts[part] = Part(module, built if trainable is None else trainable)
     prefix = f"{part}."
     result.wires = {
         t: w
@@ -102,47 +96,3 @@ def replace_part(
     except (GraphError, InterfaceMismatch) as exc:
         raise InterfaceMismatch(f"cannot replace part {part!r} by {label}: {exc}") from exc
     return result
-
-
-def replace(
-    model: Any,
-    part: str,
-    module: Any,
-    *,
-    registry: Registry | None = None,
-    trainable: bool | None = None,
-    **wires: WireLike,
-) -> Any:
-    """Swap ``part`` of a hybrid for an interface-compatible module.
-
-    Args:
-        model: a :class:`Hybrid` (returns a Hybrid), a built :class:`HybridNet` (returns a
-            HybridNet sharing the other parts), or a pulled hybrid :class:`Module` (built
-            first; returns a HybridNet).
-        part: the part's name in the hybrid.
-        module: the replacement: a pulled Module or a built module (e.g. a Block).
-        registry: where a hybrid Module's parts come from.
-        trainable: whether the new part trains (default: built modules do, Modules do not).
-        wires: wires for input ports the old part did not have, e.g. ``rho=1.2``.
-
-    Raises:
-        InterfaceMismatch: the replacement's interface does not fit; every difference listed.
-        GraphError: no such part, or ``model`` is not a hybrid.
-
-    Example:
-        >>> eq = modreg.pull("physics/drag@1")  # doctest: +SKIP
-        >>> net2 = modreg.replace(net, "drag", eq, rho=1.2)  # doctest: +SKIP
-    """
-    from modreg.module import Module
-    from modreg.runtime._build import build
-    from modreg.runtime._hybrid import Hybrid, HybridNet
-
-    if isinstance(model, Module):
-        if model.kind != "hybrid":
-            raise GraphError(f"replace() needs a hybrid; {model.ref} is a {model.kind} module")
-        model = build(model, registry=registry)
-    if isinstance(model, Hybrid | HybridNet):
-        return model.replace(part, module, trainable=trainable, **wires)
-    raise GraphError(
-        f"replace() needs a Hybrid, a built hybrid or a hybrid Module, got {type(model).__name__}"
-    )
