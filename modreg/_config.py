@@ -1,7 +1,9 @@
 """Configuration from the environment, read once and passed explicitly.
 
-``MODREG_HOME`` (default ``~/.modreg``), ``MODREG_REGISTRY`` (default ``$MODREG_HOME/registry``)
-and ``MODREG_DEBUG`` (``1`` shows tracebacks in the CLI).
+``MODREG_HOME`` (default ``~/.modreg``), ``MODREG_REGISTRY`` (default ``$MODREG_HOME/registry``;
+a path, ``~`` expanded, or a URI such as ``s3://bucket/prefix``), ``MODREG_OFFLINE`` (``1``:
+remote registries are served from the local cache only, no network) and ``MODREG_DEBUG``
+(``1`` shows tracebacks in the CLI).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ class Settings:
     home: Path
     registry: str
     debug: bool
+    offline: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -38,12 +41,28 @@ class Settings:
         home_text = env.get("MODREG_HOME", "").strip()
         home = Path(home_text).expanduser() if home_text else Path.home() / ".modreg"
         registry = env.get("MODREG_REGISTRY", "").strip() or str(home / "registry")
-        debug_text = env.get("MODREG_DEBUG", "").strip().lower()
-        if debug_text not in _TRUE | _FALSE:
-            raise ConfigError(f"MODREG_DEBUG={debug_text!r} is not a boolean: set it to 1 or 0")
-        return cls(home=home, registry=registry, debug=debug_text in _TRUE)
+        if "://" not in registry:
+            registry = str(Path(registry).expanduser())
+        return cls(
+            home=home,
+            registry=registry,
+            debug=_flag(env, "MODREG_DEBUG"),
+            offline=_flag(env, "MODREG_OFFLINE"),
+        )
 
     @property
     def cache(self) -> Path:
         """Where pulled modules land when no ``--to`` is given."""
         return self.home / "cache"
+
+    @property
+    def store_cache(self) -> Path:
+        """The content-addressed cache of every remote registry's objects and records."""
+        return self.home / "store-cache"
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    text = env.get(name, "").strip().lower()
+    if text not in _TRUE | _FALSE:
+        raise ConfigError(f"{name}={text!r} is not a boolean: set it to 1 or 0")
+    return text in _TRUE

@@ -1,9 +1,22 @@
-"""Publish, resolve, pull, list, show, verify and yank modules over a :class:`Store`.
+"""Publish, resolve, pull, copy, list, show and yank modules over any :class:`Store`.
 
-The rules (ARCHITECTURE.md, registry semantics): a published ``name@version`` is immutable;
-publishing the same bytes again is a no-op, different bytes are refused; yanked versions drop
-out of ranges but resolve by exact pin; a yanked version is never reused; every read
-re-verifies digest and size.
+The rules (docs/architecture.md, registry semantics): a published ``name@version`` is
+immutable; publishing the same bytes again is a no-op, different bytes are refused; yanked
+versions drop out of ranges but resolve by exact pin; a yanked version is never reused; every
+read re-verifies digest and size. They hold on every backend because they are built here, on
+the store's exclusive create, and not inside a backend.
+
+A publish runs in this order, so a crash at any point leaves no visible broken version:
+
+1. the folder is copied into a private staging folder, and exactly those bytes are
+   validated, hashed and stored (an editor saving mid-publish cannot slip bytes past the
+   checks);
+2. an in-flight marker names the objects the publish relies on, and the publish waits while
+   a ``gc`` holds its lock, so gc never deletes an object a publish is about to reference;
+3. objects are created (content-addressed, checksummed);
+4. the version record is created exclusively: the commit point. Of racing publishers exactly
+   one wins; a loser with the same bytes is a no-op, with other bytes ``VersionExists``;
+5. the index entry and reverse-dependency keys are created, the marker removed.
 
 Example:
     >>> import modreg, tempfile
@@ -14,104 +27,78 @@ Example:
 
 from __future__ import annotations
 
+import builtins
+import contextlib
 import datetime as dt
 import functools
 import json
 import os
 import shutil
+import tempfile
+import time
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from packaging.version import InvalidVersion as _BadVersion
 from packaging.version import Version
 
+from modreg import _index
 from modreg._config import Settings
-from modreg._content import MANIFEST_FILE, FileEntry, file_matches, is_hex_digest, tree_digest
-from modreg.errors import IntegrityError, InvalidModule, ModuleNotFound, VersionExists
+from modreg._content import MANIFEST_FILE, FileEntry, file_matches
+from modreg._index import IndexEntry
+from modreg._records import RECORD_LIMIT, VersionRecord, parse_record
+from modreg._remote_cache import RemoteCache
+from modreg.errors import (
+    IntegrityError,
+    InvalidModule,
+    ModuleNotFound,
+    NotARegistry,
+    StoreError,
+    VersionExists,
+)
 from modreg.module import Module
 from modreg.spec.names import ModuleRef, parse_name, parse_version
-from modreg.store import IndexEntry, ObjectProblem, Store, open_store
-
-if TYPE_CHECKING:
-    from modreg.spec.manifest import Manifest
-
-__all__ = ["ListEntry", "PublishResult", "Registry", "VerifyReport", "VersionRecord"]
-
-RECORD_SCHEMA = 2  # 2: files carry a blake3 hash; 1 (sha256 only) is still read
-ORPHAN_AGE_SECONDS = 3600.0
-_RECORD_FIELDS = frozenset(
-    {"schema_version", "name", "version", "digest", "kind", "summary", "files", "published"}
+from modreg.store import Store, open_store
+from modreg.store._deliver import deliver, hash_key
+from modreg.store._keys import (
+    GC_LOCK,
+    INFLIGHT,
+    MARKER,
+    dependent_key,
+    dependents_prefix,
+    object_key,
+    parse_record_key,
+    record_key,
+    record_prefix,
+    signature_key,
+    signature_prefix,
+    yank_key,
 )
 
+if TYPE_CHECKING:
+    from modreg._maintenance import VerifyReport
+    from modreg.spec.manifest import Manifest
 
-@dataclass(frozen=True)
-class VersionRecord:
-    """What the registry stores for one published version (the publish commit point)."""
+__all__ = ["ListEntry", "PublishResult", "Registry", "VersionRecord"]
 
-    name: str
-    version: str
-    digest: str
-    kind: str
-    summary: str
-    files: tuple[FileEntry, ...]
-    published: str
-    schema_version: int = RECORD_SCHEMA
-
-    @property
-    def ref(self) -> str:
-        return f"{self.name}@{self.version}"
-
-    def to_json(self) -> bytes:
-        data = {
-            "schema_version": self.schema_version,
-            "name": self.name,
-            "version": self.version,
-            "digest": self.digest,
-            "kind": self.kind,
-            "summary": self.summary,
-            "files": [f.to_json() for f in self.files],
-            "published": self.published,
-        }
-        return json.dumps(data, indent=2).encode()
-
-    @classmethod
-    def from_json(cls, data: bytes) -> VersionRecord:
-        """Parse a stored record, strictly: any unknown, missing or mistyped field is refused.
-
-        Raises:
-            ValueError: the bytes are not a well-formed record.
-        """
-        raw = json.loads(data)
-        if not isinstance(raw, dict) or set(raw) != _RECORD_FIELDS:
-            raise ValueError("not a version record (fields differ)")
-        schema = raw["schema_version"]
-        if type(schema) is not int or schema not in (1, 2):
-            raise ValueError(f"unknown record schema {schema!r}")
-        texts = {k: raw[k] for k in _RECORD_FIELDS - {"schema_version", "files"}}
-        if not all(isinstance(v, str) for v in texts.values()):
-            raise ValueError("a text field of the record is not text")
-        files = raw["files"]
-        if not isinstance(files, list):
-            raise ValueError("record files are not a list")
-        return cls(
-            files=tuple(_file_entry(f, schema) for f in files), schema_version=schema, **texts
-        )
-
-
-def _file_entry(raw: Any, schema: int) -> FileEntry:
-    keys = {"path", "sha256", "size"} | ({"blake3"} if schema >= 2 else set())
-    if not isinstance(raw, dict) or set(raw) != keys:
-        raise ValueError("a file entry of the record has other fields")
-    path, size = raw["path"], raw["size"]
-    # Pulls write each file under its recorded name: one plain name, nothing that climbs.
-    if not isinstance(path, str) or path in {"", ".", ".."} or "/" in path or "\\" in path:
-        raise ValueError(f"file name {path!r} in the record is not a plain name")
-    if type(size) is not int or size < 0:
-        raise ValueError(f"size {size!r} of {path} is not a byte count")
-    if not is_hex_digest(raw["sha256"]) or not is_hex_digest(raw.get("blake3", "0" * 64)):
-        raise ValueError(f"a hash of {path} is not 64 hex digits")
-    return FileEntry(path, raw["sha256"], size, raw.get("blake3"))
+ORPHAN_AGE_SECONDS = 3600.0
+GC_LOCK_STALE = 600.0  # a gc lock older than this was left by a gc that died
+GC_WAIT = 120.0  # how long a publish waits for a running gc before giving up
+SIGNATURE_LIMIT = 1 << 20
+_KNOWN_PREFIXES = (
+    MARKER,
+    "objects/",
+    "records/",
+    "index/",
+    "index.jsonl",
+    "deps/",
+    "signatures/",
+    "inflight/",
+    "locks/",
+)
 
 
 @dataclass(frozen=True)
@@ -140,32 +127,80 @@ class ListEntry:
     yanked: tuple[str, ...]
 
 
-@dataclass
-class VerifyReport:
-    """What ``verify`` checked and what it found."""
-
-    objects: int = 0
-    records: int = 0
-    temporaries_removed: int = 0
-    problems: list[ObjectProblem] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-
 class Registry:
-    """A module registry over a store (a local directory by default)."""
+    """A module registry over a store (a local directory by default).
 
-    def __init__(self, location: str | Path | Store | None = None) -> None:
+    Args:
+        location: a directory, ``file://``, ``s3://bucket/prefix`` or ``memory://name`` URI, or
+            a :class:`Store`; default ``$MODREG_REGISTRY``.
+        offline: serve a remote registry from the local cache only (default
+            ``$MODREG_OFFLINE``).
+    """
+
+    def __init__(
+        self,
+        location: str | Path | Store | None = None,
+        *,
+        offline: bool | None = None,
+        settings: Settings | None = None,
+    ) -> None:
+        self.settings = settings or Settings.from_env()
         if location is None:
-            location = Settings.from_env().registry
+            location = self.settings.registry
         self.store: Store = (
             open_store(str(location)) if isinstance(location, str | Path) else location
+        )
+        self.offline = self.settings.offline if offline is None else offline
+        self._cache = (
+            RemoteCache(self.settings.store_cache, self.store, offline=self.offline)
+            if self.store.local_root is None
+            else None
         )
 
     def __repr__(self) -> str:
         return f"Registry({self.store.location!r})"
+
+    @property
+    def location(self) -> str:
+        return self.store.location
+
+    # -- the registry marker -----------------------------------------------------------------
+    def claim(self, *, create: bool = True) -> None:
+        """Make sure the location is a registry before anything is written there.
+
+        An empty location becomes one (``create``); a registry made before the marker existed
+        is recognised by its layout and marked. Anything else is refused untouched.
+
+        Raises:
+            NotARegistry: the location holds other data, or (``create=False``) nothing.
+            StoreError: the backend ignores exclusive creates (modreg cannot be safe there).
+        """
+        self._online("writing to the registry")
+        if self.store.head(MARKER) is not None:
+            return
+        keys = [key for _, key in zip(range(64), self.store.list(""), strict=False)]
+        foreign = [k for k in keys if not k.startswith(_KNOWN_PREFIXES)]
+        if foreign:
+            raise NotARegistry(
+                f"{self.location} is not a modreg registry: it holds {foreign[0]!r} and no "
+                f"{MARKER}; give the path of a registry, or a new or empty location"
+            )
+        if not keys and not create:
+            raise NotARegistry(
+                f"no registry at {self.location}: check the path, or publish a module to create one"
+            )
+        marker = json.dumps({"format": 1, "created": _now()}).encode()
+        self.store.put_if_absent(MARKER, marker)
+        if self.store.put_if_absent(MARKER, marker):
+            raise StoreError(
+                f"{self.location} accepted a second exclusive create of {MARKER}: the storage "
+                "does not enforce conditional writes (If-None-Match: *), which modreg needs "
+                "to keep versions immutable; use a server that supports them"
+            )
+
+    def _online(self, what: str) -> None:
+        if self._cache is not None and self.offline:
+            raise self._cache.offline_error(what)
 
     # -- publish -----------------------------------------------------------------------------
     def publish(self, directory: str | Path) -> PublishResult:
@@ -175,82 +210,192 @@ class Registry:
             InvalidModule, InvalidManifest (and subclasses), InvalidWeights: the directory is
                 not a valid, safe module; nothing is stored.
             VersionExists: the version holds different bytes, or was yanked.
+            NotARegistry: the registry location holds something else.
         """
-        module = Module.from_dir(directory)
-        manifest = module.manifest
-        existing = self._existing(manifest.name, manifest.version, module.digest)
-        # Objects are (re)stored even for an identical republish: that repairs damage.
-        for entry in module.files:
-            self.store.put_object(Path(directory) / entry.path, entry.sha256, entry.size)
-        if existing is not None:
-            return existing
-        record = VersionRecord(
-            name=manifest.name,
-            version=manifest.version,
-            digest=module.digest,
-            kind=manifest.kind,
-            summary=manifest.summary,
-            files=module.files,
-            published=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        )
-        winner = self.store.create_record(manifest.name, manifest.version, record.to_json())
-        if winner is not None:  # another publisher committed first
-            return self._compare(manifest.name, manifest.version, module.digest, winner)
-        self.store.append_index(
-            IndexEntry(
-                manifest.name, manifest.version, module.digest, manifest.kind, manifest.summary
-            )
-        )
+        self.claim()
+        with self._staged(Path(directory)) as staged:
+            module = Module.from_dir(staged)
+            if module.kind == "hybrid":  # its parts' ports, units and digests, from here
+                from modreg._files import check_hybrid, registry_parts
+
+                check_hybrid(module.path, module.manifest, registry_parts(self))
+            manifest = module.manifest
+            existing = self._existing(manifest.name, manifest.version, module.digest)
+            if existing is not None:
+                self._repair(module, staged)  # an identical republish restores damaged objects
+                return existing
+            with self._inflight([e.sha256 for e in module.files]):
+                for entry in module.files:
+                    self._put_object(staged / entry.path, entry)
+                record = VersionRecord(
+                    name=manifest.name,
+                    version=manifest.version,
+                    digest=module.digest,
+                    kind=manifest.kind,
+                    summary=manifest.summary,
+                    files=module.files,
+                    published=_now(),
+                )
+                key = record_key(manifest.name, manifest.version)
+                if not self.store.put_if_absent(key, record.to_json()):  # another won the race
+                    winner = self.store.get(key, limit=RECORD_LIMIT) or b""
+                    return self._compare(manifest.name, manifest.version, module.digest, winner)
+                self._after_commit(record, manifest)
         return PublishResult(manifest.name, manifest.version, module.digest, created=True)
 
+    @contextlib.contextmanager
+    def _staged(self, directory: Path) -> Iterator[Path]:
+        """A private copy of the module folder: the bytes that are validated are the ones stored."""
+        from modreg._files import scan_module
+
+        names = _regular_files(directory)
+        if names is None:
+            scan_module(directory)  # raises the precise error for what does not belong there
+            raise InvalidModule(f"{str(directory)!r} holds entries that are not regular files")
+        local = self.store.local_root is not None
+        staging = (
+            self.store.temp_path(".stage")  # type: ignore[attr-defined]
+            if local
+            else Path(tempfile.mkdtemp(prefix="modreg-stage-"))
+        )
+        try:
+            staging.mkdir(exist_ok=True)
+            for name in names:
+                _copy_regular(directory / name, staging / name)
+            yield staging
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def _put_object(self, source: Path, entry: FileEntry) -> None:
+        key = object_key(entry.sha256)
+        if self.store.put_if_absent(key, source, sha256=entry.sha256):
+            return
+        found = self.store.head(key)  # present already: repair it if it is not what we hold
+        intact = found is not None and found.size == entry.size
+        if intact and self.store.local_root is not None:
+            hashed = hash_key(self.store, key)
+            intact = hashed is not None and hashed.sha256 == entry.sha256
+        if not intact:
+            self.store.delete(key)
+            self.store.put_if_absent(key, source, sha256=entry.sha256)
+
+    def _repair(self, module: Module, staged: Path) -> None:
+        with self._inflight([e.sha256 for e in module.files]):
+            for entry in module.files:
+                self._put_object(staged / entry.path, entry)
+
+    def _after_commit(self, record: VersionRecord, manifest: Manifest) -> None:
+        _index.append_entry(
+            self.store,
+            IndexEntry(record.name, record.version, record.digest, record.kind, record.summary),
+        )
+        for dependency in sorted(manifest.requires or {}):
+            self.store.put_if_absent(dependent_key(dependency, record.name, record.version), b"")
+
+    @contextlib.contextmanager
+    def _inflight(self, objects: list[str]) -> Iterator[None]:
+        """Protect ``objects`` from gc until the block ends (the record is written by then)."""
+        key = f"{INFLIGHT}{uuid.uuid4().hex}.json"
+        body = json.dumps({"created": time.time(), "pid": os.getpid(), "objects": objects})
+        self.store.put_if_absent(key, body.encode())
+        try:
+            self._wait_for_gc()
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                self.store.delete(key)
+
+    def _wait_for_gc(self) -> None:
+        deadline = time.monotonic() + GC_WAIT
+        while (lock := self.store.head(GC_LOCK)) is not None:
+            if time.time() - lock.modified > GC_LOCK_STALE:
+                return  # left by a gc that died; gc itself stops deleting well before this
+            if time.monotonic() > deadline:
+                age = time.time() - lock.modified
+                raise StoreError(
+                    f"a gc has been running on {self.location} for {age:.0f} s: wait for it "
+                    f"to finish, or delete {GC_LOCK} if it crashed"
+                )
+            time.sleep(0.2)
+
     def _existing(self, name: str, version: str, digest: str) -> PublishResult | None:
-        data = self.store.read_record(name, version)
+        data = self._record_bytes(name, version)
         return None if data is None else self._compare(name, version, digest, data)
 
     def _compare(self, name: str, version: str, digest: str, data: bytes) -> PublishResult:
-        record = self._parse_record(data, f"{name}@{version}")
+        record = parse_record(data, f"{name}@{version}")
         if record.digest != digest:
             raise VersionExists(
                 f"{name}@{version} is already published with different content "
                 f"({record.digest[:19]}..., yours {digest[:19]}...): versions are immutable, "
                 "bump the version in modreg.yaml"
             )
-        if self.store.versions(name).get(version):
+        if self.store.head(yank_key(name, version)) is not None:
             raise VersionExists(
                 f"{name}@{version} was yanked and cannot be published again: bump the version"
             )
         return PublishResult(name, version, digest, created=False)
 
     # -- resolve -----------------------------------------------------------------------------
+    def versions(self, name: str) -> dict[str, bool]:
+        """Every recorded version of ``name`` mapped to whether it is yanked.
+
+        Keys that are not a version's record (a stray ``old.json``) are ignored here and
+        reported by ``verify``.
+        """
+        self._online(f"listing the versions of {name}")
+        found: dict[str, bool] = {}
+        yanked: set[str] = set()
+        for key in self.store.list(record_prefix(name)):
+            parsed = parse_record_key(key)
+            if parsed is None or parsed[0] != name or _version(parsed[1]) is None:
+                continue
+            if parsed[2] == "json":
+                found[parsed[1]] = False
+            else:
+                yanked.add(parsed[1])
+        return {v: v in yanked for v in found}
+
+    def record(self, name: str, version: str) -> VersionRecord | None:
+        """The verified record of exactly ``name@version``, or None if there is none."""
+        data = self._record_bytes(name, version)
+        return None if data is None else parse_record(data, f"{name}@{version}")
+
+    def _record_bytes(self, name: str, version: str) -> bytes | None:
+        key = record_key(name, version)
+        if self._cache is not None:
+            return self._cache.record(key, limit=RECORD_LIMIT)
+        return self.store.get(key, limit=RECORD_LIMIT)
+
     def resolve(self, ref: str | ModuleRef) -> VersionRecord:
         """The record of the newest version matching ``ref`` (``name@spec``).
+
+        An exact pin is one read (none at all when a remote record is cached); a range lists
+        the name's versions.
 
         Raises:
             InvalidName, InvalidVersion: the reference does not parse.
             ModuleNotFound: no version matches; the message lists the versions that exist.
+            OfflineError: offline, and the answer is not in the cache.
         """
         ref = ModuleRef.parse(ref) if isinstance(ref, str) else ref
-        versions = self.store.versions(ref.name)
+        if ref.spec.pin is not None:
+            found = self.record(ref.name, str(ref.spec.pin))
+            if found is not None:
+                return found
+        versions = self.versions(ref.name)
         candidates = [
             (parsed, text)
             for text, yanked in versions.items()
-            if ref.spec.admits(parsed := Version(text), yanked=yanked)
+            if (parsed := _version(text)) is not None and ref.spec.admits(parsed, yanked=yanked)
         ]
         if not candidates:
             raise ModuleNotFound(_not_found_message(ref, versions))
         _, text = max(candidates)
-        data = self.store.read_record(ref.name, text)
-        assert data is not None
-        return self._parse_record(data, f"{ref.name}@{text}")
-
-    def _parse_record(self, data: bytes, ref: str) -> VersionRecord:
-        try:
-            record = VersionRecord.from_json(data)
-        except (ValueError, RecursionError) as exc:  # RecursionError: absurdly nested JSON
-            raise IntegrityError(f"record of {ref} is damaged: run 'modreg verify'") from exc
-        if f"{record.name}@{record.version}" != ref or tree_digest(record.files) != record.digest:
-            raise IntegrityError(f"record of {ref} does not match its digest: run 'modreg verify'")
-        return record
+        found = self.record(ref.name, text)
+        if found is None:  # removed between the listing and the read: not a valid state
+            raise IntegrityError(f"record of {ref.name}@{text} vanished: run 'modreg verify'")
+        return found
 
     # -- pull --------------------------------------------------------------------------------
     def pull(self, ref: str | ModuleRef, to: str | Path | None = None) -> Module:
@@ -259,10 +404,11 @@ class Registry:
         Raises:
             ModuleNotFound: the reference resolves to nothing.
             IntegrityError: stored bytes do not match their digest (nothing is written).
-            InvalidModule: ``to`` exists and holds something else.
+            InvalidModule: ``to`` exists and holds something else, or lies in the registry.
         """
         record = self.resolve(ref)
-        target = Path(to) if to is not None else _cache_dir(record)
+        target = Path(to).expanduser() if to is not None else _cache_dir(self.settings, record)
+        self._refuse_inside(target)
         if target.exists():
             cached = _verified_copy(target, record)
             if cached is not None:
@@ -272,46 +418,116 @@ class Registry:
                     f"{str(target)!r} already exists and does not hold {record.ref}: "
                     "choose an empty directory or remove it"
                 )
-            shutil.rmtree(target)  # a damaged cache entry is refetched
-        return self._materialise(record, target)
+        return self._materialise(record, target, replace_damaged=to is None)
 
-    def _materialise(self, record: VersionRecord, target: Path) -> Module:
+    def _refuse_inside(self, target: Path) -> None:
+        root = self.store.local_root
+        if root is not None and _within(target, root):
+            raise InvalidModule(
+                f"--to {str(target)!r} is inside the registry {root}: pull into a directory "
+                "outside it"
+            )
+
+    def deliver(self, entry: FileEntry, target: Path) -> None:
+        """Write one file of a record to the new file ``target``, every byte checked."""
+        if self._cache is not None:
+            self._cache.deliver(entry, target)
+        else:
+            deliver(self.store, entry, target)
+
+    def _materialise(self, record: VersionRecord, target: Path, *, replace_damaged: bool) -> Module:
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = target.parent / f".{target.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.partial"
         staging.mkdir()
         try:
             for entry in record.files:
-                self.store.copy_object_to(entry, staging / entry.path)
-            try:
-                staging.rename(target)
-            except OSError:  # a concurrent pull of the same version got there first
-                cached = _verified_copy(target, record)
-                if cached is None:
-                    raise
-                return cached
+                self.deliver(entry, staging / entry.path)
+            return _install(staging, target, record, replace_damaged=replace_damaged)
         finally:
             if staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)
-        return _module(target, record)
 
     def manifest(self, ref: str | ModuleRef) -> tuple[VersionRecord, Manifest]:
         """The record and manifest of a version, read (and verified) from the store."""
         from modreg.spec.manifest import parse_manifest
 
         record = self.resolve(ref)
-        entry = next(e for e in record.files if e.path == MANIFEST_FILE)
-        text = self.store.read_object(entry.sha256, entry.size)
-        return record, parse_manifest(text, source=f"{record.ref}:{MANIFEST_FILE}", trusted=True)
+        return record, parse_manifest(
+            self.read_file(record, MANIFEST_FILE),
+            source=f"{record.ref}:{MANIFEST_FILE}",
+            trusted=True,
+        )
 
-    # -- list / yank / verify ----------------------------------------------------------------
-    def list(self) -> list[ListEntry]:
+    def read_file(self, record: VersionRecord, path: str) -> bytes:
+        """The verified bytes of one (small) file of a version."""
+        entry = next((e for e in record.files if e.path == path), None)
+        if entry is None:
+            raise ModuleNotFound(f"{record.ref} has no file {path!r}")
+        with tempfile.TemporaryDirectory(prefix="modreg-read-") as tmp:
+            target = Path(tmp) / entry.path
+            self.deliver(entry, target)
+            return target.read_bytes()
+
+    # -- copy --------------------------------------------------------------------------------
+    def copy(self, ref: str | ModuleRef, to: Registry) -> PublishResult:
+        """Copy one version, byte for byte, into another registry (any backend to any).
+
+        The record is copied unchanged, so digest and provenance are kept; objects go first
+        and the record last, so an interrupted copy is finished by running it again.
+
+        Raises:
+            VersionExists: ``to`` holds other bytes at that version.
+        """
+        record = self.resolve(ref)
+        data = self._record_bytes(record.name, record.version) or b""
+        to.claim()
+        existing = to._existing(record.name, record.version, record.digest)
+        if existing is None:
+            with (
+                to._inflight([e.sha256 for e in record.files]),
+                tempfile.TemporaryDirectory(prefix="modreg-copy-") as tmp,
+            ):
+                for entry in record.files:
+                    if to.store.head(object_key(entry.sha256)) is None:
+                        staged = Path(tmp) / entry.sha256
+                        self.deliver(entry, staged)
+                        to.store.put_if_absent(
+                            object_key(entry.sha256), staged, sha256=entry.sha256
+                        )
+                        staged.unlink()
+                created = to.store.put_if_absent(record_key(record.name, record.version), data)
+                if not created:
+                    winner = to.store.get(
+                        record_key(record.name, record.version), limit=RECORD_LIMIT
+                    )
+                    return to._compare(record.name, record.version, record.digest, winner or b"")
+                _, manifest = self.manifest(record.ref)
+                to._after_commit(record, manifest)
+        if self.versions(record.name).get(record.version):
+            to.yank(record.ref, reason="yanked in the source registry")
+        return PublishResult(record.name, record.version, record.digest, existing is None)
+
+    def refs(self) -> list[str]:
+        """Every published ``name@version`` (from the records, not the index)."""
+        self._online("listing the registry")
+        found = []
+        for key in self.store.list("records/"):
+            parsed = parse_record_key(key)
+            if parsed and parsed[2] == "json" and _version(parsed[1]) is not None:
+                found.append(f"{parsed[0]}@{parsed[1]}")
+        return found
+
+    # -- list / yank -------------------------------------------------------------------------
+    def list(self) -> builtins.list[ListEntry]:
         """Every module name with its newest usable version (from the index)."""
+        self._online("listing the registry")
         by_name: dict[str, list[IndexEntry]] = {}
-        for entry in self.store.index():
-            by_name.setdefault(entry.name, []).append(entry)
+        for entry in _index.read_index(self.store):
+            if _version(entry.version) is not None:
+                by_name.setdefault(entry.name, []).append(entry)
         rows = []
         for name in sorted(by_name):
-            entries = sorted(by_name[name], key=lambda e: _version(e.version))
+            entries = sorted(by_name[name], key=lambda e: _version(e.version) or Version("0"))
             usable = [e for e in entries if not e.yanked] or entries
             newest = usable[-1]
             rows.append(
@@ -336,98 +552,96 @@ class Registry:
         name, _, version = ref.partition("@")
         parse_name(name)
         version = str(parse_version(version))
+        self.claim(create=False)
         record = self.resolve(f"{name}@{version}")
-        if not self.store.versions(name).get(version):
-            self.store.mark_yanked(name, version, reason)
-            self.store.append_index(
-                IndexEntry(name, version, record.digest, record.kind, record.summary, yanked=True)
+        body = json.dumps({"reason": reason, "yanked": _now()}).encode()
+        if self.store.put_if_absent(yank_key(name, version), body):
+            _index.append_entry(
+                self.store,
+                IndexEntry(name, version, record.digest, record.kind, record.summary, yanked=True),
             )
         return record
 
-    def verify(self) -> VerifyReport:
-        """Re-hash every object, check every record, rebuild the index, clean crash leftovers."""
-        report = VerifyReport(temporaries_removed=self.store.clean_temporaries())
-        intact: dict[str, FileEntry] = {}  # sha256 -> what the object holds
-        for sha256, _ in self.store.iter_objects():
-            report.objects += 1
-            found = self.store.hash_object(sha256)
-            if found is None:  # removed while we looked (gc)
-                continue
-            if found.sha256 == sha256:
-                intact[sha256] = found
-            else:
-                problem = f"damaged (content hashes to {found.sha256[:12]})"
-                report.problems.append(ObjectProblem(f"object sha256:{sha256}", problem))
-        index: list[IndexEntry] = []
-        for name in self.store.names():
-            for version, yanked in sorted(self.store.versions(name).items()):
-                report.records += 1
-                entry = self._verify_record(name, version, yanked, intact, report)
-                if entry is not None:
-                    index.append(entry)
-        self.store.rebuild_index(index)
-        return report
+    # -- dependents and signatures -----------------------------------------------------------
+    def dependents(self, name: str) -> builtins.list[tuple[str, str]]:
+        """(name, version) of every published version whose ``requires`` names ``name``.
 
-    def gc(self, *, min_age: float = ORPHAN_AGE_SECONDS) -> tuple[int, int]:
-        """Remove crash leftovers: temp files, and objects no record refers to.
+        One listing of the reverse-dependency keys; ``verify`` rebuilds missing ones.
+        """
+        self._online(f"finding the dependents of {name}")
+        found = []
+        prefix = dependents_prefix(name)
+        for key in self.store.list(prefix):
+            dependent, _, version = key[len(prefix) :].rpartition("@")
+            dependent = dependent.replace("+", "/")
+            if _version(version) is not None and self.store.head(record_key(dependent, version)):
+                found.append((dependent, version))
+        return sorted(found, key=lambda nv: (nv[0], _version(nv[1]) or Version("0")))
 
-        Unreferenced objects younger than ``min_age`` seconds are kept: a publish in flight
-        stores its objects before its record.
+    def add_signature(self, ref: str, signer: str, bundle: bytes) -> bool:
+        """Store a signature bundle beside a version's record (its digest never changes).
 
         Returns:
-            (temporary files removed, orphan objects removed).
-        """
-        temporaries = self.store.clean_temporaries()
-        referenced = {
-            entry.sha256
-            for name in self.store.names()
-            for version in self.store.versions(name)
-            for entry in self._parse_record(
-                self.store.read_record(name, version) or b"", f"{name}@{version}"
-            ).files
-        }
-        orphans = [sha for sha, _ in self.store.iter_objects() if sha not in referenced]
-        removed = sum(self.store.remove_object(sha, min_age=min_age) for sha in orphans)
-        return temporaries, removed
+            True if stored, False if this signer's identical bundle is already there.
 
-    def _verify_record(
-        self,
-        name: str,
-        version: str,
-        yanked: bool,
-        intact: dict[str, FileEntry],
-        report: VerifyReport,
-    ) -> IndexEntry | None:
-        ref = f"{name}@{version}"
-        try:
-            record = self._parse_record(self.store.read_record(name, version) or b"", ref)
-        except IntegrityError as exc:
-            report.problems.append(ObjectProblem(f"record {ref}", str(exc)))
-            return None
-        for entry in record.files:
-            found = intact.get(entry.sha256)
-            if not self.store.has_object(entry.sha256):
-                report.problems.append(
-                    ObjectProblem(
-                        f"object sha256:{entry.sha256}", f"missing (file {entry.path} of {ref})"
-                    )
-                )
-            elif found is not None and (
-                found.size != entry.size or entry.blake3 not in (None, found.blake3)
-            ):  # a record whose digest holds but whose claims about the bytes do not
-                report.problems.append(
-                    ObjectProblem(
-                        f"record {ref}",
-                        f"size or blake3 of {entry.path} differ from object sha256:"
-                        f"{entry.sha256[:12]}: re-publish from the source folder",
-                    )
-                )
-        return IndexEntry(name, version, record.digest, record.kind, record.summary, yanked)
+        Raises:
+            VersionExists: this signer already signed the version with another bundle.
+        """
+        if not signer or any(c not in "0123456789abcdef" for c in signer) or len(signer) > 128:
+            raise ValueError(f"signer {signer!r} is not a hex key fingerprint")
+        self.claim(create=False)
+        record = self.resolve(ref)
+        key = signature_key(record.name, record.version, signer)
+        if self.store.put_if_absent(key, bundle):
+            return True
+        if self.store.get(key, limit=SIGNATURE_LIMIT) == bundle:
+            return False
+        raise VersionExists(
+            f"{record.ref} already carries another signature by {signer}: signatures are "
+            "immutable; sign with another key or leave the existing one"
+        )
+
+    def signatures(self, ref: str) -> dict[str, bytes]:
+        """Every signature bundle of a version: signer fingerprint -> bundle bytes."""
+        record = self.resolve(ref)
+        prefix = signature_prefix(record.name, record.version)
+        found = {}
+        for key in self.store.list(prefix):
+            data = self.store.get(key, limit=SIGNATURE_LIMIT)
+            if data is not None and key.endswith(".json"):
+                found[key[len(prefix) : -len(".json")]] = data
+        return found
+
+    # -- maintenance -------------------------------------------------------------------------
+    def verify(self) -> VerifyReport:
+        """Re-hash every object, check every record, rebuild the indexes, clean leftovers."""
+        from modreg._maintenance import verify
+
+        self.claim(create=False)
+        return verify(self)
+
+    def gc(self, *, min_age: float = ORPHAN_AGE_SECONDS) -> tuple[int, int]:
+        """Remove crash leftovers: temp files, stale markers, and objects nothing refers to.
+
+        Returns:
+            (temporary files and stale markers removed, orphan objects removed).
+        """
+        from modreg._maintenance import gc
+
+        self.claim(create=False)
+        return gc(self, min_age=min_age)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 @functools.lru_cache(maxsize=65536)
-def _version(text: str) -> Version:
-    return Version(text)
+def _version(text: str) -> Version | None:
+    try:
+        return Version(text)
+    except _BadVersion:
+        return None
 
 
 def _not_found_message(ref: ModuleRef, versions: dict[str, bool]) -> str:
@@ -435,13 +649,39 @@ def _not_found_message(ref: ModuleRef, versions: dict[str, bool]) -> str:
         return f"no module named {ref.name!r} in the registry: publish it first or check the name"
     listed = ", ".join(
         f"{v}{' (yanked)' if y else ''}"
-        for v, y in sorted(versions.items(), key=lambda i: Version(i[0]))
+        for v, y in sorted(versions.items(), key=lambda i: _version(i[0]) or Version("0"))
     )
     return f"no version of {ref.name} matches {str(ref.spec)!r}; available: {listed}"
 
 
-def _cache_dir(record: VersionRecord) -> Path:
-    return Settings.from_env().cache / record.name.replace("/", "+") / record.version
+def _cache_dir(settings: Settings, record: VersionRecord) -> Path:
+    return settings.cache / record.name.replace("/", "+") / record.version
+
+
+def _within(path: Path, root: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(root.resolve())
+    except OSError:
+        return False
+
+
+def _regular_files(directory: Path) -> list[str] | None:
+    """Names of the files in ``directory``; None if it is not a folder of regular files only."""
+    if not directory.is_dir():
+        return None
+    with os.scandir(directory) as entries:
+        found = [(e.name, e.is_file(follow_symlinks=False)) for e in entries]
+    return None if not all(regular for _, regular in found) else [n for n, _ in found]
+
+
+def _copy_regular(source: Path, target: Path) -> None:
+    """Copy one regular file (never following a link), as it is at this moment."""
+    fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        with open(fd, "rb", closefd=False) as reader, open(target, "xb") as writer:
+            shutil.copyfileobj(reader, writer, 1 << 23)
+    finally:
+        os.close(fd)
 
 
 def _module(directory: Path, record: VersionRecord) -> Module:
@@ -450,11 +690,43 @@ def _module(directory: Path, record: VersionRecord) -> Module:
 
 def _verified_copy(directory: Path, record: VersionRecord) -> Module | None:
     """The module at ``directory`` if it holds exactly the record's files, else None."""
-    if not directory.is_dir():
-        return None
-    names = sorted(p.name for p in directory.iterdir())
-    if names != sorted(e.path for e in record.files):
-        return None
-    if not all(file_matches(directory / e.path, e) for e in record.files):
+    try:
+        if not directory.is_dir():
+            return None
+        names = sorted(p.name for p in directory.iterdir())
+        if names != sorted(e.path for e in record.files):
+            return None
+        if not all(file_matches(directory / e.path, e) for e in record.files):
+            return None
+    except OSError:  # a concurrent pull moved it away while we looked
         return None
     return _module(directory, record)
+
+
+def _install(
+    staging: Path, target: Path, record: VersionRecord, *, replace_damaged: bool
+) -> Module:
+    """Move a verified staging folder into place; concurrent pulls of one target agree.
+
+    If ``target`` appears meanwhile and holds the right files, it is used. A damaged copy (a
+    cache entry) is moved aside atomically and replaced, so pullers racing over it never see
+    a half-removed folder.
+    """
+    for _ in range(16):
+        try:
+            staging.rename(target)
+            return _module(target, record)
+        except OSError:
+            cached = _verified_copy(target, record)
+            if cached is not None:
+                return cached
+            if not replace_damaged:
+                raise InvalidModule(
+                    f"{str(target)!r} already exists and does not hold {record.ref}: "
+                    "choose an empty directory or remove it"
+                ) from None
+            trash = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.trash"
+            with contextlib.suppress(FileNotFoundError):
+                target.rename(trash)
+                shutil.rmtree(trash, ignore_errors=True)
+    raise IntegrityError(f"could not install {record.ref} at {target}: too many concurrent pulls")

@@ -27,10 +27,10 @@ def publish_all(modules: Sequence[Module], registry: Registry | None = None) -> 
     """
     registry = registry or project_registry()
     for module in modules:
-        record = registry.store.read_record(module.name, module.version)
-        if record is not None and json.loads(record)["digest"] != module.digest:
+        record = registry.record(module.name, module.version)
+        if record is not None and record.digest != module.digest:
             raise PipelineError(
-                f"registry {registry.store.location} already holds {module.ref} with other "
+                f"registry {registry.location} already holds {module.ref} with other "
                 f"content: bump the version in params.yaml or use a fresh registry"
             )
     return [registry.publish(module.path) for module in modules]

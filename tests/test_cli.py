@@ -232,7 +232,9 @@ def test_bad_network_module_refused(
         (["show", "test/net@=>1"], "invalid version spec"),
         (["yank", "test/net"], "invalid version"),
         (["publish", "does/not/exist"], "not a directory"),
-        (["pull", "test/net", "--registry", "s3://bucket/x"], "not supported"),
+        (["pull", "test/net", "--registry", "gs://bucket/x"], "not supported"),
+        (["pull", "test/net", "--registry", "s3://bucket/x"], "no AWS credentials"),
+        (["pull", "test/net", "--registry", "s3://B!/x"], "not a valid bucket name"),
     ],
 )
 def test_bad_references(

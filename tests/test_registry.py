@@ -1,19 +1,17 @@
-"""Registry semantics: immutability, idempotence, ranges, yanking, integrity on every read."""
+"""Registry semantics on the local store (the rules every backend keeps are in
+test_store_contract.py): ranges with pre-releases, the default registry, pull targets."""
 
 from __future__ import annotations
 
-import os
+import shutil
 from pathlib import Path
 
 import pytest
 
 import modreg
 from modreg.errors import (
-    IntegrityError,
     InvalidModule,
-    InvalidVersion,
     ModuleNotFound,
-    VersionExists,
 )
 from modreg.registry import Registry
 
@@ -56,21 +54,6 @@ def test_module_api_uses_env_registry(tmp_path: Path, monkeypatch: pytest.Monkey
     assert module.path.is_relative_to(tmp_path / "modreg-home" / "cache")
 
 
-def test_same_bytes_is_idempotent(registry: Registry, tmp_path: Path) -> None:
-    first = _publish(registry, tmp_path, "1.0.0")
-    again = registry.publish(write_network_module(tmp_path / "again"))
-    assert not again.created and again.digest == first
-
-
-def test_different_bytes_refused(registry: Registry, tmp_path: Path, registry_path: Path) -> None:
-    _publish(registry, tmp_path, "1.0.0")
-    before = _objects(registry_path)
-    with pytest.raises(VersionExists, match="bump the version"):
-        _publish(registry, tmp_path, "1.0.0", summary="changed")
-    assert registry.pull("test/net@1.0.0").manifest.summary == "a test network"
-    assert _objects(registry_path) == before
-
-
 def test_range_resolution(registry: Registry, tmp_path: Path) -> None:
     for version in ["1.0.0", "1.2.0", "1.10.0", "2.0.0", "3.0.0rc1"]:
         _publish(registry, tmp_path, version)
@@ -91,21 +74,6 @@ def test_not_found_lists_versions(registry: Registry, tmp_path: Path) -> None:
         registry.resolve("test/other")
 
 
-def test_yank(registry: Registry, tmp_path: Path) -> None:
-    _publish(registry, tmp_path, "1.0.0")
-    _publish(registry, tmp_path, "1.1.0")
-    registry.yank("test/net@1.1.0", "broken")
-    assert registry.resolve("test/net@>=1").version == "1.0.0"
-    assert registry.resolve("test/net").version == "1.0.0"
-    assert registry.resolve("test/net@1.1.0").version == "1.1.0"  # exact pin still works
-    [row] = registry.list()
-    assert (row.latest, row.yanked) == ("1.0.0", ("1.1.0",))
-    with pytest.raises(VersionExists, match="yanked"):
-        _publish(registry, tmp_path, "1.1.0")
-    with pytest.raises(InvalidVersion):
-        registry.yank("test/net@>=1")
-
-
 def test_list_is_sorted_and_counts(registry: Registry, tmp_path: Path) -> None:
     _publish(registry, tmp_path, "1.0.0", name="b/net")
     _publish(registry, tmp_path, "1.0.0", name="a/net")
@@ -115,53 +83,6 @@ def test_list_is_sorted_and_counts(registry: Registry, tmp_path: Path) -> None:
         ("a/net", "1.1.0", ("1.0.0", "1.1.0")),
         ("b/net", "1.0.0", ("1.0.0",)),
     ]
-
-
-def _weights_object(registry: Registry, registry_path: Path) -> Path:
-    record = registry.resolve("test/net@1.0.0")
-    sha = next(f.sha256 for f in record.files if f.path == "weights.safetensors")
-    return registry_path / "objects" / "sha256" / sha[:2] / sha[2:]
-
-
-@pytest.mark.parametrize("damage", ["bitflip", "truncate", "delete"])
-def test_tampering_caught_by_pull_and_verify(
-    registry: Registry, tmp_path: Path, registry_path: Path, damage: str
-) -> None:
-    _publish(registry, tmp_path, "1.0.0")
-    path = _weights_object(registry, registry_path)
-    if damage == "delete":
-        path.unlink()
-    else:
-        data = bytearray(path.read_bytes())
-        if damage == "bitflip":
-            data[len(data) // 2] ^= 0x01
-        else:
-            del data[-10:]
-        os.chmod(path, 0o644)
-        path.write_bytes(bytes(data))
-    with pytest.raises(IntegrityError):
-        registry.pull("test/net@1.0.0", to=tmp_path / "out")
-    assert not (tmp_path / "out").exists()  # nothing half-written
-    report = registry.verify()
-    assert not report.ok and "sha256" in report.problems[0].key
-
-
-def test_republish_repairs_damaged_object(
-    registry: Registry, tmp_path: Path, registry_path: Path
-) -> None:
-    _publish(registry, tmp_path, "1.0.0")
-    path = _weights_object(registry, registry_path)
-    path.write_bytes(b"garbage")
-    registry.publish(write_network_module(tmp_path / "again"))
-    assert registry.verify().ok
-
-
-def test_tampered_record_caught(registry: Registry, tmp_path: Path, registry_path: Path) -> None:
-    _publish(registry, tmp_path, "1.0.0")
-    record = registry_path / "records" / "test+net" / "1.0.0.json"
-    record.write_text(record.read_text().replace('"size": ', '"size": 1'))
-    with pytest.raises(IntegrityError, match="does not match its digest"):
-        registry.pull("test/net@1.0.0")
 
 
 def test_pull_into_existing_dir(registry: Registry, tmp_path: Path) -> None:
@@ -188,19 +109,9 @@ def test_verify_rebuilds_index_and_cleans_temps(
     registry: Registry, tmp_path: Path, registry_path: Path
 ) -> None:
     _publish(registry, tmp_path, "1.0.0")
-    (registry_path / "index.jsonl").unlink()
+    shutil.rmtree(registry_path / "index")
     (registry_path / "tmp" / "999999999-dead.tmp").write_bytes(b"partial")
     assert registry.list() == []
     report = registry.verify()
     assert report.ok and report.temporaries_removed == 1
     assert [r.name for r in registry.list()] == ["test/net"]
-
-
-def test_gc_removes_orphans_only(registry: Registry, tmp_path: Path, registry_path: Path) -> None:
-    _publish(registry, tmp_path, "1.0.0")
-    orphan = registry_path / "objects" / "sha256" / "ab" / ("c" * 62)
-    orphan.parent.mkdir(parents=True, exist_ok=True)
-    orphan.write_bytes(b"orphan")
-    assert registry.gc(min_age=0) == (0, 1)
-    assert registry.verify().ok
-    registry.pull("test/net@1.0.0", to=tmp_path / "out")

@@ -14,6 +14,8 @@ from modreg.errors import IntegrityError
 from modreg.registry import Registry
 from modreg.store import LocalStore
 from modreg.store import local as local_store
+from modreg.store._deliver import deliver
+from modreg.store._keys import object_key
 
 from ._helpers import write_network_module
 
@@ -31,14 +33,14 @@ def _stored(tmp_path: Path, size: int = 10 * SPAN + 123) -> tuple[LocalStore, Fi
     source.write_bytes(os.urandom(size))
     entry = hash_file(source)
     store = LocalStore(tmp_path / "registry")
-    store.put_object(source, entry.sha256, entry.size)
-    return store, entry, store._object_path(entry.sha256)
+    store.put_if_absent(object_key(entry.sha256), source, sha256=entry.sha256)
+    return store, entry, store.root / object_key(entry.sha256)
 
 
 @pytest.mark.usefixtures("small_spans")
 def test_multi_span_pull_delivers_identical_bytes(tmp_path: Path) -> None:
     store, entry, stored = _stored(tmp_path)
-    store.copy_object_to(entry, tmp_path / "out.bin")
+    deliver(store, entry, tmp_path / "out.bin")
     assert (tmp_path / "out.bin").read_bytes() == stored.read_bytes()
 
 
@@ -50,7 +52,7 @@ def test_damage_in_any_span_is_caught(tmp_path: Path, offset: int) -> None:
     data[offset] ^= 0x80
     stored.write_bytes(bytes(data))
     with pytest.raises(IntegrityError, match="does not match its record"):
-        store.copy_object_to(entry, tmp_path / "out.bin")
+        deliver(store, entry, tmp_path / "out.bin")
     assert not (tmp_path / "out.bin").exists()
 
 
@@ -58,13 +60,13 @@ def test_wrong_size_is_caught_before_copying(tmp_path: Path) -> None:
     store, entry, stored = _stored(tmp_path)
     stored.write_bytes(stored.read_bytes()[:-1])
     with pytest.raises(IntegrityError, match="its record says"):
-        store.copy_object_to(entry, tmp_path / "out.bin")
+        deliver(store, entry, tmp_path / "out.bin")
     assert not (tmp_path / "out.bin").exists()
 
 
 def test_empty_file(tmp_path: Path) -> None:
     store, entry, _ = _stored(tmp_path, size=0)
-    store.copy_object_to(entry, tmp_path / "out.bin")
+    deliver(store, entry, tmp_path / "out.bin")
     assert (tmp_path / "out.bin").read_bytes() == b""
 
 
@@ -74,14 +76,14 @@ def test_copy_without_kernel_support(tmp_path: Path, monkeypatch: pytest.MonkeyP
     through user space, checked the same way."""
     store, entry, stored = _stored(tmp_path)
     monkeypatch.setattr(local_store, "_KERNEL_COPY", False)
-    store.copy_object_to(entry, tmp_path / "plain.bin")
+    deliver(store, entry, tmp_path / "plain.bin")
 
     def cross_device(*args: object) -> int:
         raise OSError(errno.EXDEV, "Invalid cross-device link")
 
     monkeypatch.setattr(local_store, "_KERNEL_COPY", True)
     monkeypatch.setattr(os, "copy_file_range", cross_device, raising=False)
-    store.copy_object_to(entry, tmp_path / "exdev.bin")
+    deliver(store, entry, tmp_path / "exdev.bin")
     for name in ("plain.bin", "exdev.bin"):
         assert (tmp_path / name).read_bytes() == stored.read_bytes()
 

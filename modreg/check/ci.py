@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from packaging.version import Version
 
+from modreg._files import check_hybrid, registry_parts
 from modreg.check.interface import compare
 from modreg.check.report import CheckReport, run_check
 from modreg.errors import InterfaceMismatch, InvalidModule
@@ -143,7 +144,7 @@ def _check_digest(module: Module, registry: Registry, report: CheckReport) -> No
         if again != module.digest:
             outcome.set("fail", f"re-packing gives {again}, the folder {module.digest}", (), data)
             return
-        published = registry.store.versions(module.name)
+        published = registry.versions(module.name)
         if module.version not in published:
             outcome.set(
                 "pass", f"{_short(module.digest)} reproducible; not yet published", (), data
@@ -170,7 +171,7 @@ def _short(digest: str) -> str:
 def _predecessor(module: Module, registry: Registry) -> str | None:
     """The newest non-yanked published version below the folder's (None: a new module)."""
     mine = Version(module.version)
-    older = [Version(v) for v, yanked in registry.store.versions(module.name).items() if not yanked]
+    older = [Version(v) for v, yanked in registry.versions(module.name).items() if not yanked]
     older = [v for v in older if v < mine]
     return f"{module.name}@{max(older)}" if older else None
 
@@ -198,6 +199,8 @@ def check_folder(
     module: Module | None = None
     with run_check(report, str(directory), "manifest") as outcome:
         module = Module.from_dir(directory)
+        if module.kind == "hybrid":  # checked against its parts as publish checks it
+            check_hybrid(module.path, module.manifest, registry_parts(registry))
         outcome.set(
             "pass", f"valid {module.kind} module in {directory}, {len(module.files)} file(s)"
         )

@@ -1,96 +1,141 @@
-"""The Store protocol: where a registry's bytes live.
+"""The Store protocol: the few things an object store can do, and nothing more.
 
-A store knows nothing of manifests or versions' meaning; it keeps content-addressed objects
-and small version records, and guarantees the registry's atomicity rules:
+A store keeps opaque bytes under ``/``-separated keys. It knows nothing of modules, records,
+versions or hashes' meaning; the registry builds every guarantee on these primitives:
 
-- ``put_object`` is idempotent and never exposes a partial object;
-- ``create_record`` is an exclusive create: of many concurrent writers of one key, exactly
-  one wins and the others are told what is there;
-- yank markers and the index are append-only.
+- ``put_if_absent`` is the only write: an exclusive create. Of many concurrent writers of one
+  key exactly one wins, a loser learns the key exists, and nobody ever sees a partial value
+  (local: temp file + ``link``; S3: ``PutObject`` with ``If-None-Match: *``). Given a
+  ``sha256``, the store refuses bytes that do not hash to it (local: while copying; S3: the
+  server checks ``x-amz-checksum-sha256``).
+- ``get`` (ranged, optionally capped), ``head``, ``list`` (by prefix, sorted, resumable with
+  ``start_after``) and ``delete`` (for ``gc`` only).
+- ``read_into`` and ``iter_bytes`` are ranged reads shaped for speed; :class:`AbstractStore`
+  derives both from ``get``, and a backend overrides them when it can do better (the local
+  store copies inside the kernel, S3 fetches ranges in parallel).
+
+Integrity lives above this seam (``modreg/store/_deliver.py``, ``modreg/_maintenance.py``): a
+backend never has to hash what it delivers, and every backend gets the same checks.
 """
 
 from __future__ import annotations
 
+import builtins
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from modreg._content import FileEntry
+__all__ = ["AbstractStore", "KeyInfo", "Store", "pwrite_all"]
 
-__all__ = ["IndexEntry", "ObjectProblem", "Store"]
-
-
-@dataclass(frozen=True)
-class IndexEntry:
-    """One line of the registry index: a published or yanked version."""
-
-    name: str
-    version: str
-    digest: str
-    kind: str
-    summary: str
-    yanked: bool = False
+READ_CHUNK = 1 << 23  # 8 MiB: the span of one ranged read in the default implementations
 
 
 @dataclass(frozen=True)
-class ObjectProblem:
-    """A stored object that is damaged or missing, found by ``verify``."""
+class KeyInfo:
+    """What ``head`` tells of a key: its size in bytes and when it was written (epoch s)."""
 
-    key: str
-    problem: str
+    size: int
+    modified: float
 
 
 @runtime_checkable
 class Store(Protocol):
-    """Content-addressed objects plus exclusive version records."""
+    """Exclusive-create key/value storage: the seam every registry backend implements."""
 
     location: str
+    local_root: Path | None  # the directory a local store lives in; None for remote ones
 
-    def put_object(self, source: Path, sha256: str, size: int) -> None:
-        """Store the bytes of ``source`` under ``sha256`` (verified while copying)."""
+    def put_if_absent(self, key: str, source: bytes | Path, *, sha256: str | None = None) -> bool:
+        """Create ``key`` with the bytes of ``source``; False (nothing written) if it exists.
 
-    def copy_object_to(self, entry: FileEntry, target: Path) -> None:
-        """Write the object holding ``entry``'s bytes to ``target``, checking hash and size."""
+        Raises:
+            IntegrityError: ``sha256`` was given and the bytes do not hash to it.
+            StoreError: the backend failed (unreachable, refused, out of space).
+        """
 
-    def read_object(self, sha256: str, size: int) -> bytes:
-        """Return a small object's bytes, verified."""
+    def get(
+        self, key: str, *, start: int = 0, length: int | None = None, limit: int | None = None
+    ) -> bytes | None:
+        """The bytes of ``key`` (``length`` of them from ``start``), or None if it is absent.
 
-    def has_object(self, sha256: str) -> bool:
-        """Whether an object is present (not verified)."""
+        Raises:
+            IntegrityError: the value is larger than ``limit`` bytes (nothing is read).
+        """
 
-    def create_record(self, name: str, version: str, data: bytes) -> bytes | None:
-        """Exclusively create a version record; return the existing bytes if one exists."""
+    def head(self, key: str) -> KeyInfo | None:
+        """Size and write time of ``key``, or None if it is absent."""
 
-    def read_record(self, name: str, version: str) -> bytes | None:
-        """The version record, or None."""
+    def list(self, prefix: str, *, start_after: str = "") -> Iterator[str]:
+        """Every key that starts with ``prefix`` and sorts after ``start_after``, in order."""
 
-    def versions(self, name: str) -> dict[str, bool]:
-        """Every recorded version of ``name`` mapped to whether it is yanked."""
+    def delete(self, key: str) -> None:
+        """Remove ``key`` (absent is fine)."""
 
-    def mark_yanked(self, name: str, version: str, reason: str) -> None:
-        """Record that a version is yanked (it stays resolvable by exact pin)."""
+    def read_into(self, key: str, fd: int, size: int) -> Iterator[int]:
+        """Write the ``size`` bytes of ``key`` into ``fd`` at their offsets.
 
-    def names(self) -> list[str]:
-        """Every module name with at least one record."""
+        Yields the length of the prefix of ``fd`` that is complete, growing to ``size``, so a
+        caller can hash the delivered bytes while the rest is still arriving.
+        """
 
-    def index(self) -> list[IndexEntry]:
-        """The index: one entry per published version, latest yank state folded in."""
+    def iter_bytes(self, key: str) -> Iterator[bytes]:
+        """The bytes of ``key`` in order, in chunks (for hashing without a copy)."""
 
-    def append_index(self, entry: IndexEntry) -> None:
-        """Append an entry to the index (a cache of the records; rebuildable)."""
+    def clean_temporaries(self, *, min_age: float) -> tuple[int, builtins.list[str]]:
+        """Remove leftovers of crashed writers older than ``min_age`` seconds.
 
-    def rebuild_index(self, entries: list[IndexEntry]) -> None:
-        """Replace the index wholesale (after verify)."""
+        Returns:
+            (how many were removed, descriptions of stray entries that were left alone).
+        """
 
-    def remove_object(self, sha256: str, *, min_age: float) -> bool:
-        """Delete an object last written over ``min_age`` seconds ago; True if removed."""
 
-    def iter_objects(self) -> Iterator[tuple[str, int]]:
-        """Every stored object's digest and size on disk."""
+class AbstractStore:
+    """Default ranged reads in terms of ``get``; backends override them to go faster."""
 
-    def hash_object(self, sha256: str) -> FileEntry | None:
-        """Both hashes and the size of a stored object, read in full; None if it is missing."""
+    location: str
+    local_root: Path | None = None
 
-    def clean_temporaries(self) -> int:
-        """Remove temp files left by crashed writers; return how many."""
+    def get(
+        self, key: str, *, start: int = 0, length: int | None = None, limit: int | None = None
+    ) -> bytes | None:
+        raise NotImplementedError
+
+    def read_into(self, key: str, fd: int, size: int) -> Iterator[int]:
+        done = 0
+        while done < size:
+            chunk = self.get(key, start=done, length=min(READ_CHUNK, size - done))
+            if not chunk:
+                from modreg.errors import IntegrityError
+
+                raise IntegrityError(
+                    f"{key} in {self.location} ended after {done} of {size} bytes: "
+                    "run 'modreg verify'"
+                )
+            pwrite_all(fd, chunk, done)
+            done += len(chunk)
+            yield done
+        if size == 0:
+            yield 0
+
+    def iter_bytes(self, key: str) -> Iterator[bytes]:
+        start = 0
+        while True:
+            chunk = self.get(key, start=start, length=READ_CHUNK)
+            if not chunk:
+                return
+            yield chunk
+            start += len(chunk)
+            if len(chunk) < READ_CHUNK:
+                return
+
+    def clean_temporaries(self, *, min_age: float) -> tuple[int, builtins.list[str]]:
+        return 0, []
+
+
+def pwrite_all(fd: int, data: bytes | memoryview, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view, offset = view[written:], offset + written

@@ -1,46 +1,37 @@
 """A store in a local directory, safe under concurrent writers and ``kill -9``.
 
-Layout::
-
-    ROOT/
-      objects/sha256/ab/cdef...      immutable blobs, named by their sha256
-      records/<name>/<version>.json  version records (the commit point of a publish)
-      records/<name>/<version>.yank  yank markers (append-only)
-      index.jsonl                    append-only index of published versions (a cache)
-      tmp/                           unique temp files; orphans are removed by gc
-
-A module name ``ns/leaf`` is stored as ``ns+leaf`` (``+`` never occurs in names), so the
-records tree has one level. Every write goes to a unique temp file in ``tmp/`` on the same
-filesystem, is fsynced, then published with ``os.link`` (exclusive: fails if the target
-exists) or ``os.replace``, and the parent directory is fsynced. A crash leaves at most a temp
-file, never a partial object or record.
+Each key is a file under the root (``objects/sha256/ab/cdef...`` is
+``ROOT/objects/sha256/ab/cdef...``); ``ROOT/tmp/`` holds the temp files and staging folders of
+writers in flight and is never listed as keys. Every write goes to a unique temp file in
+``tmp/`` on the same filesystem, is fsynced, then published with ``os.link`` (exclusive: fails
+if the target exists), and the parent directory is fsynced. A crash leaves at most a temp
+file, never a partial value. Reads open regular files only: a FIFO, a device or a symlink
+where a key should be is reported, never read (it could block forever or read ``/dev/zero``).
 """
 
 from __future__ import annotations
 
+import builtins
 import concurrent.futures
 import contextlib
 import errno
 import hashlib
-import json
-import mmap
 import os
+import shutil
+import stat
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from blake3 import blake3
-
-from modreg._content import FileEntry, hash_file
-from modreg.errors import IntegrityError
-from modreg.store._base import IndexEntry
+from modreg.errors import IntegrityError, StoreError
+from modreg.store._base import KeyInfo, pwrite_all
 
 __all__ = ["LocalStore"]
 
 CHUNK = 1 << 23
-SPAN = 1 << 26  # bytes a pull copies in the kernel before hashing them
-_INDEX = "index.jsonl"
+SPAN = 1 << 26  # bytes a delivery copies in the kernel before the caller hashes them
+_TMP = "tmp"
 
 
 def _fsync_dir(path: Path) -> None:
@@ -51,208 +42,219 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _encode(name: str) -> str:
-    return name.replace("/", "+")
-
-
-def _decode(name: str) -> str:
-    return name.replace("+", "/")
-
-
 class LocalStore:
     """A registry store rooted at a local directory (created on first write)."""
 
     def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
+        self.root = Path(root).expanduser()
         self.location = str(self.root)
+        self.local_root: Path | None = self.root
+
+    def __repr__(self) -> str:
+        return f"LocalStore({self.location!r})"
 
     # -- paths -------------------------------------------------------------------------------
-    def _object_path(self, sha256: str) -> Path:
-        return self.root / "objects" / "sha256" / sha256[:2] / sha256[2:]
+    def _path(self, key: str) -> Path:
+        parts = key.split("/")
+        if not key or key.startswith("/") or any(p in {"", ".", ".."} for p in parts):
+            raise ValueError(f"invalid store key {key!r}")
+        if parts[0] == _TMP:
+            raise ValueError(f"store key {key!r} is inside the temp area")
+        return self.root.joinpath(*parts)
 
-    def _record_dir(self, name: str) -> Path:
-        return self.root / "records" / _encode(name)
-
-    def _tmp(self) -> Path:
-        tmp = self.root / "tmp"
+    def temp_path(self, suffix: str = ".tmp") -> Path:
+        """A fresh unique path in ``ROOT/tmp/`` (same filesystem as the keys)."""
+        tmp = self.root / _TMP
         tmp.mkdir(parents=True, exist_ok=True)
-        return tmp / f"{os.getpid()}-{uuid.uuid4().hex}.tmp"
+        return tmp / f"{os.getpid()}-{uuid.uuid4().hex}{suffix}"
 
-    def _publish_file(self, tmp: Path, final: Path, *, exclusive: bool) -> bool:
-        """Move a synced temp file into place; False if ``exclusive`` and it already exists."""
-        final.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            if exclusive:
-                try:
-                    os.link(tmp, final)
-                except FileExistsError:
-                    return False
-            else:
-                os.replace(tmp, final)
-            _fsync_dir(final.parent)
-            return True
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+    def _is_staged(self, path: Path) -> bool:
+        return path.parent.parent == self.root / _TMP or path.parent == self.root / _TMP
 
-    # -- objects -----------------------------------------------------------------------------
-    def put_object(self, source: Path, sha256: str, size: int) -> None:
-        final = self._object_path(sha256)
-        if self._intact(sha256):
-            return
-        tmp = self._tmp()
-        _copy_verified(source, tmp, sha256, size, what=str(source))
-        # A damaged object already in place is replaced; an intact one is kept.
-        if not self._publish_file(tmp, final, exclusive=True) and not self._intact(sha256):
-            tmp = self._tmp()
-            _copy_verified(source, tmp, sha256, size, what=str(source))
-            self._publish_file(tmp, final, exclusive=False)
-
-    def copy_object_to(self, entry: FileEntry, target: Path) -> None:
-        source = self._object_path(entry.sha256)
-        what = f"object sha256:{entry.sha256[:12]} ({entry.path})"
-        if not source.is_file():
-            raise IntegrityError(f"object sha256:{entry.sha256} is missing from {self.location}: "
-                                 "run 'modreg verify' and re-publish the module")  # fmt: skip
-        if entry.blake3 is None:  # a record from before BLAKE3: check the sha256
-            _copy_verified(source, target, entry.sha256, entry.size, what=what, durable=False)
-        else:
-            _deliver_checked(source, target, entry, what=what)
-
-    def read_object(self, sha256: str, size: int) -> bytes:
-        path = self._object_path(sha256)
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise IntegrityError(
-                f"object sha256:{sha256} is missing from {self.location}: run 'modreg verify'"
-            ) from None
-        if len(data) != size or hashlib.sha256(data).hexdigest() != sha256:
-            raise IntegrityError(
-                f"object sha256:{sha256[:12]} is damaged in {self.location}: run 'modreg verify'"
-            )
-        return data
-
-    def has_object(self, sha256: str) -> bool:
-        return self._object_path(sha256).is_file()
-
-    def remove_object(self, sha256: str, *, min_age: float) -> bool:
-        path = self._object_path(sha256)
-        try:
-            if time.time() - path.stat().st_mtime < min_age:
-                return False
-            os.unlink(path)
-        except FileNotFoundError:
+    # -- writes ------------------------------------------------------------------------------
+    def put_if_absent(self, key: str, source: bytes | Path, *, sha256: str | None = None) -> bool:
+        final = self._path(key)
+        if os.path.lexists(final):
             return False
-        return True
-
-    def iter_objects(self) -> Iterator[tuple[str, int]]:
-        base = self.root / "objects" / "sha256"
-        if not base.is_dir():
-            return
-        for prefix in sorted(os.scandir(base), key=lambda e: e.name):
-            for entry in sorted(os.scandir(prefix.path), key=lambda e: e.name):
-                yield prefix.name + entry.name, entry.stat().st_size
-
-    def _intact(self, sha256: str) -> bool:
-        found = self.hash_object(sha256)
-        return found is not None and found.sha256 == sha256
-
-    def hash_object(self, sha256: str) -> FileEntry | None:
         try:
-            return hash_file(self._object_path(sha256))
-        except FileNotFoundError:
-            return None
-
-    # -- records -----------------------------------------------------------------------------
-    def create_record(self, name: str, version: str, data: bytes) -> bytes | None:
-        final = self._record_dir(name) / f"{version}.json"
-        if final.exists():
-            return final.read_bytes()
-        tmp = self._tmp()
-        _write_synced(tmp, data)
-        if self._publish_file(tmp, final, exclusive=True):
-            return None
-        return final.read_bytes()
-
-    def read_record(self, name: str, version: str) -> bytes | None:
-        try:
-            return (self._record_dir(name) / f"{version}.json").read_bytes()
-        except FileNotFoundError:
-            return None
-
-    def versions(self, name: str) -> dict[str, bool]:
-        try:
-            files = os.listdir(self._record_dir(name))
-        except FileNotFoundError:
-            return {}
-        yanked = {f[: -len(".yank")] for f in files if f.endswith(".yank")}
-        return {f[:-5]: f[:-5] in yanked for f in files if f.endswith(".json")}
-
-    def mark_yanked(self, name: str, version: str, reason: str) -> None:
-        tmp = self._tmp()
-        _write_synced(tmp, json.dumps({"reason": reason}).encode())
-        self._publish_file(tmp, self._record_dir(name) / f"{version}.yank", exclusive=True)
-
-    def names(self) -> list[str]:
-        try:
-            return sorted(_decode(d) for d in os.listdir(self.root / "records"))
-        except FileNotFoundError:
-            return []
-
-    # -- index -------------------------------------------------------------------------------
-    def index(self) -> list[IndexEntry]:
-        try:
-            lines = (self.root / _INDEX).read_bytes().splitlines()
-        except FileNotFoundError:
-            return []
-        rows: dict[tuple[str, str], dict[str, object]] = {}
-        for line in lines:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(source, Path) and sha256 is not None and self._is_staged(source):
+                # A file the registry staged (and hashed) in our temp area: link it as is.
+                return _link_exclusive(source, final)
+            tmp = self.temp_path()
             try:
-                row = json.loads(line)
-                key = (row["name"], row["version"])
-            except (ValueError, TypeError, KeyError):  # a torn tail line of a crashed writer
-                continue
-            if row.get("yanked") and key in rows:
-                rows[key]["yanked"] = True
-            else:
-                rows[key] = row
-        entries = []
-        for row in rows.values():
-            with contextlib.suppress(TypeError):
-                entries.append(IndexEntry(**row))  # type: ignore[arg-type]
-        return entries
+                if isinstance(source, Path):
+                    _copy_hashing(source, tmp, sha256)
+                else:
+                    _write_synced(tmp, source, sha256)
+                return _link_exclusive(tmp, final)
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+        except OSError as exc:
+            if isinstance(exc, IntegrityError):
+                raise
+            raise StoreError(_os_message(exc, self.location)) from exc
 
-    def append_index(self, entry: IndexEntry) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        line = (json.dumps(entry.__dict__, separators=(",", ":")) + "\n").encode()
-        # One write() with O_APPEND: concurrent appenders never interleave bytes of a line.
-        fd = os.open(self.root / _INDEX, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    def delete(self, key: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._path(key))
+
+    # -- reads -------------------------------------------------------------------------------
+    def _open(self, key: str) -> int | None:
+        """A read-only descriptor of the regular file at ``key``; None if it is absent."""
+        path = self._path(key)
         try:
-            os.write(fd, line)
-            os.fsync(fd)
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise IntegrityError(f"{key} in {self.location} is a symlink, not a file") from None
+            raise
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise IntegrityError(f"{key} in {self.location} is not a regular file")
+        return fd
+
+    def get(
+        self, key: str, *, start: int = 0, length: int | None = None, limit: int | None = None
+    ) -> bytes | None:
+        fd = self._open(key)
+        if fd is None:
+            return None
+        try:
+            size = os.fstat(fd).st_size
+            if limit is not None and size > limit:
+                raise IntegrityError(
+                    f"{key} in {self.location} is {size} bytes, over the limit of {limit}"
+                )
+            want = size - start if length is None else min(length, size - start)
+            chunks, done = [], 0
+            while done < want:
+                chunk = os.pread(fd, want - done, start + done)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                done += len(chunk)
+            return b"".join(chunks)
         finally:
             os.close(fd)
 
-    def rebuild_index(self, entries: list[IndexEntry]) -> None:
-        tmp = self._tmp()
-        text = "".join(json.dumps(e.__dict__, separators=(",", ":")) + "\n" for e in entries)
-        _write_synced(tmp, text.encode())
-        self._publish_file(tmp, self.root / _INDEX, exclusive=False)
+    def head(self, key: str) -> KeyInfo | None:
+        try:
+            info = os.lstat(self._path(key))
+        except FileNotFoundError:
+            return None
+        if not stat.S_ISREG(info.st_mode):
+            raise IntegrityError(f"{key} in {self.location} is not a regular file")
+        return KeyInfo(info.st_size, info.st_mtime)
 
-    def clean_temporaries(self) -> int:
-        tmp = self.root / "tmp"
-        if not tmp.is_dir():
-            return 0
-        removed = 0
+    def list(self, prefix: str, *, start_after: str = "") -> Iterator[str]:
+        folder, _, _ = prefix.rpartition("/")
+        base = self.root / folder if folder else self.root
+        if not base.is_dir() or base.is_symlink():
+            return
+        for key in _walk(base, folder, skip_top=_TMP if not folder else None):
+            if key.startswith(prefix) and key > start_after:
+                yield key
+
+    def read_into(self, key: str, fd: int, size: int) -> Iterator[int]:
+        """Copy span after span inside the kernel (``copy_file_range``) in a worker thread.
+
+        The bytes never cross into Python; the caller hashes each finished span of ``fd``
+        while the next one is copied, so copy and check overlap on two cores.
+        """
+        source = self._open(key)
+        if source is None:
+            raise IntegrityError(f"{key} is missing from {self.location}: run 'modreg verify'")
+        try:
+            found = os.fstat(source).st_size
+            if found != size:
+                raise IntegrityError(
+                    f"{key} in {self.location} is {found} bytes, its record says {size}: "
+                    "run 'modreg verify'"
+                )
+            if size == 0:
+                yield 0
+                return
+            spans = [(start, min(SPAN, size - start)) for start in range(0, size, SPAN)]
+            pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+            try:
+                copies = [pool.submit(_copy_span, source, fd, *span) for span in spans]
+                for (start, length), copy in zip(spans, copies, strict=True):
+                    copy.result()
+                    yield start + length
+            finally:
+                pool.shutdown(cancel_futures=True)
+        finally:
+            os.close(source)
+
+    def iter_bytes(self, key: str) -> Iterator[bytes]:
+        fd = self._open(key)
+        if fd is None:
+            return
+        try:
+            while chunk := os.read(fd, CHUNK):
+                yield chunk
+        finally:
+            os.close(fd)
+
+    # -- maintenance -------------------------------------------------------------------------
+    def clean_temporaries(self, *, min_age: float) -> tuple[int, builtins.list[str]]:
+        """Remove temp files and staging folders of writers that are gone.
+
+        An entry named ``<pid>-...`` belongs to process ``pid`` and is kept while it lives;
+        anything else older than ``min_age`` is removed. Entries of other kinds (a FIFO, a
+        socket) are reported, never opened.
+        """
+        tmp = self.root / _TMP
+        if not tmp.is_dir() or tmp.is_symlink():
+            return 0, []
+        removed, strays = 0, []
+        now = time.time()
         for entry in os.scandir(tmp):
             pid = entry.name.split("-", 1)[0]
-            if pid.isdigit() and _alive(int(pid)):
-                continue  # a live writer owns it
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(entry.path)
-                removed += 1
-        return removed
+            owned = pid.isdigit()
+            if owned and _alive(int(pid)):
+                continue
+            info = entry.stat(follow_symlinks=False)
+            if not owned and now - info.st_mtime < min_age:
+                continue
+            if stat.S_ISDIR(info.st_mode):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            elif stat.S_ISREG(info.st_mode) or stat.S_ISLNK(info.st_mode):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+            else:
+                strays.append(f"tmp/{entry.name} is not a file or folder: remove it by hand")
+                continue
+            removed += 1
+        return removed, strays
+
+
+def _walk(base: Path, folder: str, *, skip_top: str | None) -> Iterator[str]:
+    """Keys under ``base`` in sorted order, depth first; folders are never followed as links."""
+    try:
+        entries = sorted(os.scandir(base), key=lambda e: e.name)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    for entry in entries:
+        key = f"{folder}/{entry.name}" if folder else entry.name
+        if entry.is_dir(follow_symlinks=False):
+            if entry.name != skip_top:
+                yield from _walk(Path(entry.path), key, skip_top=None)
+        else:
+            yield key
+
+
+def _link_exclusive(tmp: Path, final: Path) -> bool:
+    try:
+        os.link(tmp, final)
+    except FileExistsError:
+        return False
+    _fsync_dir(final.parent)
+    return True
 
 
 def _alive(pid: int) -> bool:
@@ -267,44 +269,40 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _write_synced(path: Path, data: bytes) -> None:
+def _os_message(exc: OSError, location: str) -> str:
+    reason = exc.strerror or str(exc)
+    fix = "free some disk space" if exc.errno == errno.ENOSPC else "check the registry path"
+    return f"cannot write to registry {location}: {reason}: {fix}"
+
+
+def _mismatch(what: str, sha256: str, actual: str) -> IntegrityError:
+    return IntegrityError(
+        f"{what} changed while it was stored (expected sha256:{sha256[:12]}, "
+        f"found sha256:{actual[:12]}): nothing was stored, publish again"
+    )
+
+
+def _write_synced(path: Path, data: bytes, sha256: str | None) -> None:
+    if sha256 is not None and (actual := hashlib.sha256(data).hexdigest()) != sha256:
+        raise _mismatch("value", sha256, actual)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
-        os.write(fd, data)
+        view = memoryview(data)
+        while view:  # a short write (full disk) must never leave a torn value
+            view = view[os.write(fd, view) :]
         os.fsync(fd)
     finally:
         os.close(fd)
 
 
-def _copy_verified(
-    source: Path, target: Path, sha256: str, size: int, *, what: str, durable: bool = True
-) -> None:
-    """Copy ``source`` to a new file ``target``, hashing exactly the bytes written.
+def _copy_hashing(source: Path, target: Path, sha256: str | None) -> None:
+    """Copy ``source`` to a new file ``target``, fsynced, hashing exactly the bytes written.
 
-    One pass over the data, double-buffered: while a worker thread writes chunk *i*, this
-    thread reads chunk *i+1* and hashes it (both ``os.write`` and ``hashlib`` release the
-    GIL on large buffers), so checking costs little more than the copy itself. ``durable``
-    fsyncs the copy (store writes; a pulled copy can always be pulled again). Because the
-    digest covers the written bytes, a source changed mid-copy can never be stored or
-    delivered under a wrong digest. A mismatch removes ``target`` and raises.
+    One pass, double-buffered: while a worker thread writes chunk *i*, this thread reads and
+    hashes chunk *i+1* (both release the GIL on large buffers). Because the hash covers the
+    written bytes, a source changed mid-copy is refused, never stored under a wrong digest.
     """
-    try:
-        actual, written = _copy_hashing(source, target, durable=durable)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(target)
-        raise
-    if actual != sha256 or written != size:
-        os.unlink(target)
-        raise IntegrityError(
-            f"{what} does not match its record (expected sha256:{sha256[:12]}, {size} bytes; "
-            f"found sha256:{actual[:12]}, {written} bytes): run 'modreg verify'"
-        )
-
-
-def _copy_hashing(source: Path, target: Path, *, durable: bool) -> tuple[str, int]:
     digest = hashlib.sha256()
-    written = 0
     buffers = [bytearray(CHUNK), bytearray(CHUNK)]
     with (
         open(source, "rb", buffering=0) as reader,
@@ -319,72 +317,17 @@ def _copy_hashing(source: Path, target: Path, *, durable: bool) -> tuple[str, in
             if pending is not None:
                 pending.result()
             pending = pool.submit(_write_all, writer.fileno(), view)
-            written += count
             turn = 1 - turn
         if pending is not None:
             pending.result()
-        if durable:
-            os.fsync(writer.fileno())
-    return digest.hexdigest(), written
+        os.fsync(writer.fileno())
+    if sha256 is not None and (actual := digest.hexdigest()) != sha256:
+        raise _mismatch(str(source), sha256, actual)
 
 
 def _write_all(fd: int, data: memoryview) -> None:
     while data:
         data = data[os.write(fd, data) :]
-
-
-def _deliver_checked(source: Path, target: Path, entry: FileEntry, *, what: str) -> None:
-    """Copy ``source`` to a new file ``target`` and check the BLAKE3 of the bytes delivered.
-
-    A worker thread copies span after span inside the kernel (``copy_file_range``: the
-    bytes never cross into Python), while this thread hashes each finished span of the
-    *target* through a read-only mapping. Copy and check overlap on two cores, and what is
-    checked is exactly what the caller gets: a source changed or damaged mid-copy cannot be
-    delivered. A mismatch in size or hash removes ``target`` and raises.
-    """
-    fd = os.open(target, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
-        actual = _copy_and_hash(source, fd, entry.size)
-    except BaseException:
-        os.close(fd)
-        os.unlink(target)
-        raise
-    os.close(fd)
-    if actual != entry.blake3:
-        os.unlink(target)
-        raise IntegrityError(
-            f"{what} does not match its record (expected blake3:{str(entry.blake3)[:12]}, "
-            f"found blake3:{actual[:12]}): run 'modreg verify'"
-        )
-
-
-def _copy_and_hash(source: Path, fd: int, size: int) -> str:
-    hasher = blake3()
-    with open(source, "rb", buffering=0) as reader:
-        found = os.fstat(reader.fileno()).st_size
-        if found != size:
-            raise IntegrityError(
-                f"object {source.name[:10]}... is {found} bytes, its record says {size}: "
-                "run 'modreg verify'"
-            )
-        if size == 0:
-            return hasher.hexdigest()
-        os.ftruncate(fd, size)
-        spans = [(start, min(SPAN, size - start)) for start in range(0, size, SPAN)]
-        pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-        try:
-            copies = [pool.submit(_copy_span, reader.fileno(), fd, *span) for span in spans]
-            with mmap.mmap(fd, size, access=mmap.ACCESS_READ) as mapped:
-                view = memoryview(mapped)
-                try:
-                    for (start, length), copy in zip(spans, copies, strict=True):
-                        copy.result()
-                        hasher.update(view[start : start + length])
-                finally:
-                    view.release()
-        finally:
-            pool.shutdown(cancel_futures=True)
-    return hasher.hexdigest()
 
 
 def _copy_span(source: int, target: int, start: int, length: int) -> None:
@@ -404,7 +347,9 @@ def _copy_some(source: int, target: int, position: int, length: int) -> int:
         except OSError as exc:  # this pair of files cannot be copied in the kernel
             if exc.errno not in _NO_KERNEL_COPY:
                 raise
-    return os.pwrite(target, os.pread(source, min(CHUNK, length), position), position)
+    data = os.pread(source, min(CHUNK, length), position)
+    pwrite_all(target, data, position)
+    return len(data)
 
 
 _KERNEL_COPY = hasattr(os, "copy_file_range")  # Linux
