@@ -210,13 +210,13 @@ class Lineage:
 
 def users_of(registry: Registry, name: str, version: str) -> list[User]:
     """Published dependents whose range for ``name`` admits ``version`` (reverse index)."""
+    from modreg.dependents import published_requires
+
     wanted = Version(version)
-    users = []
     pairs: list[tuple[str, str]] = registry.dependents(name)
-    for dep_name, dep_version in sorted(pairs):
-        ref = f"{dep_name}@{dep_version}"
-        _, manifest = registry.manifest(ref)
-        spec = (manifest.requires or {}).get(name)
+    users = []
+    for ref, requires in published_requires(registry, [f"{n}@{v}" for n, v in pairs]).items():
+        spec = requires.get(name)
         if spec is None or not parse_spec(spec).admits(wanted, yanked=False):
             continue
         try:

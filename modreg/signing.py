@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modreg.errors import ModregError, SignatureError
+from modreg.errors import ConfigError, ModregError, SignatureError
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
@@ -151,12 +151,23 @@ def _public_from_block(block: bytes, source: str) -> EllipticCurvePublicKey:
         ) from None
 
 
+def _require_crypto(what: str) -> None:
+    """Signing needs the ``sign`` extra; say so instead of failing on an import."""
+    import importlib.util
+
+    for package in ("cryptography", "model_signing"):
+        if importlib.util.find_spec(package) is None:
+            raise ConfigError(f"{what} needs the {package} package: pip install 'modreg[sign]'")
+
+
 def load_trusted_keys(paths: Sequence[str | Path]) -> tuple[TrustedKey, ...]:
     """Read PEM public keys (or certificates, checked for expiry) from ``paths``.
 
     Raises:
         SignatureError: a file is missing, holds no PEM block, or a key is not EC.
+        ConfigError: the ``sign`` extra is not installed.
     """
+    _require_crypto(f"a trust policy ({TRUST_ENV})")
     keys: list[TrustedKey] = []
     for path in paths:
         source = str(path)
@@ -244,6 +255,7 @@ def sign(
         SignatureError: the key cannot be used, or the bundle would not verify.
         ModuleNotFound: ``ref`` resolves to nothing.
     """
+    _require_crypto("modreg sign")
     record = registry.resolve(ref)
     public = _private_key(Path(key), password).public_key()  # key problems before any pull
     me = TrustedKey(fingerprint(public), str(key), public)

@@ -1,0 +1,252 @@
+"""Dependents, signatures and trust policies: what they cost (figures printed, nothing asserted).
+
+What it measures (medians of ``--repeat`` runs, baselines measured in the same run):
+
+1. Finding the dependents of ``physics/drag@1.0.1`` in a registry of ``--hybrids`` hybrids
+   (default 1,000), 20 of which require drag (target <= 50 ms): ``Registry.dependents``
+   alone, and :func:`modreg.dependents.find_dependents` (reverse index + the 20 manifests
+   read to filter ranges), against a scan of every version's manifest, what it would cost
+   without the index.
+2. ``modreg sign`` (pull, hash, sign, store) and signature verification (hash the pulled
+   folder, check the signature) of a ~100k-parameter MLP module (target <= 0.2 s each);
+   the one-off import of ``model_signing`` is reported on its own line.
+3. A pull under a trust policy against the same pull without one, each into a fresh
+   folder, interleaved (target <= 1.3x).
+
+Run (from the repository root, with the venv active)::
+
+    python benchmarks/bench_dependents.py
+    python benchmarks/bench_dependents.py --hybrids 200 --repeat 5   # a quick run
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import yaml
+from rich.console import Console
+from rich.progress import track
+from safetensors.numpy import save_file
+
+from modreg.registry import Registry, VersionRecord
+from modreg.spec.archs import MLPSpec, expected_tensors
+from modreg.spec.graph import LockedModule, LockFile, dump_lock
+
+ROOT = Path(__file__).resolve().parent.parent
+DEPENDING = 20
+console = Console()
+
+
+def _median(run: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _hybrid(folder: Path, name: str, module: str, record: VersionRecord, spec: str) -> Path:
+    """A small hybrid manifest ``F = part.F`` over one module, with its lock."""
+    folder.mkdir(parents=True)
+    if module == "physics/drag":
+        inputs: dict[str, object] = {"v": {"unit": "m/s", "shape": [3]}}
+        wires, out = {"p.v": "v", "p.rho": "1.2"}, {"unit": "N", "shape": [3]}
+    else:  # physics/gravity
+        inputs = {"m1": {"unit": "kg"}, "m2": {"unit": "kg"}, "r": {"unit": "m"}}
+        wires, out = {f"p.{port}": port for port in inputs}, {"unit": "N"}
+    manifest = {
+        "name": name,
+        "version": "1.0.0",
+        "kind": "hybrid",
+        "inputs": inputs,
+        "outputs": {"F": out},
+        "requires": {module: spec},
+        "graph": {
+            "parts": {"p": {"module": module}},
+            "wires": wires,
+            "outputs": {"F": "p.F"},
+        },
+    }
+    (folder / "modreg.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
+    pin = LockedModule(version=record.version, digest=record.digest)
+    (folder / "modreg.lock").write_text(dump_lock(LockFile(modules={module: pin})))
+    return folder
+
+
+def _drag_101(tmp: Path) -> Path:
+    text = (ROOT / "modules" / "drag" / "modreg.yaml").read_text()
+    folder = tmp / "drag-1.0.1"
+    folder.mkdir()
+    (folder / "modreg.yaml").write_text(text.replace("version: 1.0.0", "version: 1.0.1"))
+    return folder
+
+
+def bench_dependents(tmp: Path, hybrids: int, repeat: int) -> list[tuple[str, str, str]]:
+    from modreg.dependents import find_dependents
+
+    registry = Registry(tmp / "registry")
+    drag = registry.resolve(registry.publish(ROOT / "modules" / "drag").ref)
+    gravity = registry.resolve(registry.publish(ROOT / "modules" / "gravity").ref)
+    registry.publish(_drag_101(tmp))
+    for i in track(range(hybrids), description="publishing hybrids", console=console):
+        on_drag = i % (hybrids // DEPENDING) == 0 and i // (hybrids // DEPENDING) < DEPENDING
+        module, record = ("physics/drag", drag) if on_drag else ("physics/gravity", gravity)
+        spec = ">=1.0.0,<2" if i % 2 else "~=1.0"
+        registry.publish(
+            _hybrid(tmp / "src" / f"h{i:05d}", f"bench/h-{i:05d}", module, record, spec)
+        )
+    _, found = find_dependents(registry, "physics/drag@1.0.1")
+    assert len(found) == DEPENDING, len(found)  # the figure below is about finding these
+
+    def scan() -> list[str]:
+        hits = []
+        for row in registry.list():
+            for version in row.versions:
+                _, manifest = registry.manifest(f"{row.name}@{version}")
+                if "physics/drag" in (manifest.requires or {}):
+                    hits.append(manifest.ref)
+        return hits
+
+    index = _median(lambda: registry.dependents("physics/drag"), repeat)
+    finding = _median(lambda: find_dependents(registry, "physics/drag@1.0.1"), repeat)
+    scanning = _median(scan, max(1, repeat // 5))
+    total = hybrids + 3
+    return [
+        (f"dependents listing ({DEPENDING} of {total} versions)", f"{index * 1e3:.2f} ms", "—"),
+        (
+            "find_dependents (index + ranges)",
+            f"{finding * 1e3:.1f} ms (scan of every manifest: {scanning * 1e3:.0f} ms, "
+            f"{scanning / finding:.0f}×)",
+            "≤ 50 ms",
+        ),
+    ]
+
+
+def _network(folder: Path) -> Path:
+    """A ~100k-parameter MLP module (2 -> 316 -> 316 -> 1)."""
+    folder.mkdir(parents=True)
+    spec = MLPSpec(arch="mlp", hidden=[316, 316])
+    shapes = expected_tensors(spec, 2, 1)
+    rng = np.random.default_rng(0)
+    save_file(
+        {k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()},
+        str(folder / "weights.safetensors"),
+    )
+    manifest = {
+        "name": "bench/net",
+        "version": "1.0.0",
+        "kind": "network",
+        "inputs": {"x": {"unit": "m", "shape": [2]}},
+        "outputs": {"y": {"unit": "s"}},
+        "network": {"arch": "mlp", "hidden": [316, 316], "activation": "tanh"},
+        "weights": "weights.safetensors",
+    }
+    (folder / "modreg.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
+    return folder
+
+
+def _keys(tmp: Path) -> tuple[Path, Path]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    private, public = tmp / "team.key", tmp / "team.pub"
+    private.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    public.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return private, public
+
+
+def bench_signing(tmp: Path, repeat: int) -> list[tuple[str, str, str]]:
+    from modreg import signing
+
+    registry = Registry(tmp / "signing-registry")
+    ref = registry.publish(_network(tmp / "net")).ref
+    params = sum(
+        int(np.prod(s))
+        for s in expected_tensors(MLPSpec(arch="mlp", hidden=[316, 316]), 2, 1).values()
+    )
+    private, public = _keys(tmp)
+    start = time.perf_counter()
+    import model_signing.signing  # noqa: F401  (the one-off cost, reported on its own)
+
+    imported = time.perf_counter() - start
+    keys = signing.load_trusted_keys([public])
+    registries = [Registry(tmp / f"sign-{i}") for i in range(repeat)]
+    for other in registries:
+        other.publish(tmp / "net")
+    times = []
+    for other in registries:  # each sign is a first signature (a re-sign is a no-op)
+        begin = time.perf_counter()
+        signing.sign(other, ref, private)
+        times.append(time.perf_counter() - begin)
+    sign_time = statistics.median(times)
+    signing.sign(registry, ref, private)
+    record = registry.resolve(ref)
+    folder = registry.pull(ref, to=tmp / "pulled").path
+    verify = _median(lambda: signing.enforce_trust(registry, record, folder, keys), repeat)
+
+    plain: list[float] = []
+    trusted: list[float] = []
+    for i in range(repeat * 4):  # interleaved, each into a fresh folder
+        begin = time.perf_counter()
+        registry.pull(ref, to=tmp / "pulls" / f"plain-{i}")
+        plain.append(time.perf_counter() - begin)
+        begin = time.perf_counter()
+        signing.trusted_pull(registry, ref, to=tmp / "pulls" / f"trusted-{i}", keys=keys)
+        trusted.append(time.perf_counter() - begin)
+    p, t = statistics.median(plain), statistics.median(trusted)
+    return [
+        (
+            f"sign, {params:,}-parameter MLP",
+            f"{sign_time:.3f} s (+{imported:.2f} s first import of model_signing)",
+            "≤ 0.2 s",
+        ),
+        ("verify its signature (hash + ECDSA)", f"{verify * 1e3:.1f} ms", "≤ 0.2 s"),
+        (
+            "pull with trust policy vs without",
+            f"{t * 1e3:.1f} ms vs {p * 1e3:.1f} ms ({t / p:.2f}×)",
+            "≤ 1.3×",
+        ),
+    ]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hybrids", type=int, default=1000, help="hybrids in the registry")
+    parser.add_argument("--repeat", type=int, default=9, help="runs per timing (median)")
+    args = parser.parse_args(argv)
+    if args.hybrids < DEPENDING:
+        parser.error(f"--hybrids must be at least {DEPENDING}")
+    tmp = Path(tempfile.mkdtemp(prefix="modreg-bench-deps-"))
+    try:
+        rows = bench_dependents(tmp, args.hybrids, args.repeat) + bench_signing(tmp, args.repeat)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    from rich.table import Table
+
+    table = Table("benchmark", "figure", "target", box=None, header_style="bold")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()
