@@ -1,6 +1,6 @@
 """Export a built module for deployment where modreg is not installed.
 
-Two formats, both loadable with torch alone:
+Three formats; the first two load with torch alone, the third with any ONNX runtime:
 
 - ``"torchscript"`` (``.pt``): ``torch.jit.script`` of the module; the input checks stay in
   (a NaN input raises ``torch.jit.Error`` naming the port). Load with ``torch.jit.load``.
@@ -10,7 +10,12 @@ Two formats, both loadable with torch alone:
   checks cannot be exported, so the NaN check is left out; shapes are still guarded by the
   exported program. Load with ``torch.export.load(path).module()``.
 
-ONNX is not offered: the ``onnx``/``onnxscript`` packages are not dependencies of modreg.
+- ``"onnx"`` (``.onnx``): ``torch.onnx.export`` (the dynamo exporter, which needs
+  ``onnxscript``: ``pip install 'modreg[onnx]'``) at opset :data:`ONNX_OPSET`, one graph
+  input per input port and one output per output port, named after the ports, with a
+  dynamic batch axis. As with ``torch.export`` the NaN check is left out. Run it with
+  ``onnxruntime.InferenceSession(path).run(None, {"v": array, ...})`` or, from Python,
+  :func:`load_export` (a callable on dicts of tensors, like the other formats).
 """
 
 from __future__ import annotations
@@ -27,9 +32,10 @@ from modreg.errors import InputError
 from modreg.runtime._base import Executable
 from modreg.spec.manifest import Port
 
-__all__ = ["example_inputs", "export", "load_export"]
+__all__ = ["ONNX_OPSET", "example_inputs", "export", "load_export"]
 
-Format = Literal["torchscript", "export"]
+Format = Literal["torchscript", "export", "onnx"]
+ONNX_OPSET = 18  # onnxruntime >= 1.14 runs it; every op modreg generates exists there
 _JIT_DEPRECATED = r".*torch\.jit\.(script|load|save)` is deprecated"
 
 
@@ -66,16 +72,17 @@ def export(
     format: Format = "torchscript",
     example: Mapping[str, Tensor] | None = None,
 ) -> Path:
-    """Write ``model`` as a TorchScript (``.pt``) or ``torch.export`` (``.pt2``) file.
+    """Write ``model`` as TorchScript (``.pt``), ``torch.export`` (``.pt2``) or ONNX (``.onnx``).
 
     Args:
         model: a built module (``modreg.build`` / ``Hybrid.build``).
         path: the file to write.
-        format: ``"torchscript"`` or ``"export"``.
-        example: example inputs for ``torch.export`` (default: random, batch 8).
+        format: ``"torchscript"``, ``"export"`` or ``"onnx"``.
+        example: example inputs for tracing (default: random, batch 8).
 
     Raises:
         InputError: an unknown format.
+        ConfigError: ``format="onnx"`` without the ``onnx`` extra installed.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -86,8 +93,14 @@ def export(
             script(model).save(str(target))
         elif format == "export":
             _torch_export(model, target, example)
+        elif format == "onnx":
+            from modreg.runtime._onnx import onnx_export
+
+            onnx_export(model, target, example, opset=ONNX_OPSET)
         else:
-            raise InputError(f"unknown export format {format!r}: use 'torchscript' or 'export'")
+            raise InputError(
+                f"unknown export format {format!r}: use 'torchscript', 'export' or 'onnx'"
+            )
     finally:
         model.train(was_training)
     return target
@@ -107,10 +120,17 @@ def _torch_export(model: Executable, target: Path, example: Mapping[str, Tensor]
 
 
 def load_export(path: str | Path) -> Callable[[dict[str, Tensor]], dict[str, Tensor]]:
-    """Load an exported model (``.pt2``: torch.export, else TorchScript) as a callable."""
+    """Load an exported model (``.pt2``: torch.export, ``.onnx``: onnxruntime, else TorchScript).
+
+    Every kind is a callable from a dict of tensors by port name to a dict of tensors.
+    """
     target = Path(path)
     loaded: Any
-    if target.suffix == ".pt2":
+    if target.suffix == ".onnx":
+        from modreg.runtime._onnx import OnnxRunner
+
+        loaded = OnnxRunner(target)
+    elif target.suffix == ".pt2":
         loaded = torch.export.load(str(target)).module()
     else:
         with warnings.catch_warnings():
