@@ -354,8 +354,10 @@ def test_budget_that_runs_out_keeps_the_best_point(
     result = json.loads(out)
     assert result["exact"] is False  # the best point so far, flagged as not exact
     assert result["pareto"]
-    if result["timed_out"]:  # a fast machine may finish the cheap stages within the budget
-        assert "warning: the time budget ran out for output 'F'" in err
+    if result["timed_out"]:  # a fast machine may finish the cheap stages within the cap
+        assert "warning: the time cap cut the search for output 'F'" in err
+    else:
+        assert "time cap" not in err
 
 
 # --- bad input --------------------------------------------------------------------------

@@ -3,13 +3,17 @@ and input validation."""
 
 from __future__ import annotations
 
+import threading
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 import pytest
 import sympy
 
 from modreg.distill import dimensional_variants, distill_arrays
+from modreg.distill._problem import Candidate, Problem, Workspace
+from modreg.distill._stages import STAGES, Family, Stage
 from modreg.errors import DistillError
 
 M, S, KG = "m", "s", "kg"
@@ -122,13 +126,56 @@ def test_deterministic_for_a_seed() -> None:
     assert [p.expression for p in a.pareto] == [p.expression for p in b.pareto]
 
 
-def test_budget_exhaustion_is_not_exact() -> None:
+def test_noise_is_not_exact() -> None:
     rng = np.random.default_rng(4)
     x = rng.uniform(1, 2, size=(500, 3))
     y = rng.normal(size=500)  # noise: nothing exact exists
-    res = distill_arrays(x, y, ["a", "b", "c"], time_budget=3)
+    res = distill_arrays(x, y, ["a", "b", "c"], effort=0.02, stages=STAGES[:3])
     assert not res.exact
-    assert res.seconds < 3 * 1.3
+    assert not res.timed_out  # the work ran out, not the clock
+
+
+def test_same_equation_whatever_the_cap() -> None:
+    """Rule: work, not time, bounds the search: a tight cap and a huge one agree."""
+    rng = np.random.default_rng(8)
+    x = rng.uniform(1, 2, size=(600, 3))
+    y = x[:, 0] ** x[:, 1] + np.sin(x[:, 2] * x[:, 0])  # no stage finds it exactly
+    stages = (STAGES[0], STAGES[-1])  # cheap power laws, then work-bounded tree search
+    kwargs: dict[str, Any] = {"names": ["a", "b", "c"], "seed": 3, "effort": 0.05}
+    kwargs["stages"] = stages
+    tight = distill_arrays(x, y, time_budget=60, **kwargs)
+    huge = distill_arrays(x, y, time_budget=1e6, **kwargs)
+    assert not tight.timed_out and not huge.timed_out
+    assert tight.expression == huge.expression
+    assert [p.expression for p in tight.pareto] == [p.expression for p in huge.pareto]
+    serial = distill_arrays(x, y, time_budget=1e6, workers=0, **kwargs)
+    assert serial.expression == huge.expression
+
+
+def _hang(_ws: Workspace, _problem: Problem, _work: int) -> list[Candidate]:
+    threading.Event().wait()  # a worker that never answers
+    return []
+
+
+@pytest.mark.timeout(60)
+def test_cap_kills_a_worker_that_hangs() -> None:
+    """Rule: the wall-clock cap is enforced; the best point found before it is returned."""
+    x = _rows(400, 2, seed=6)
+    y = x[:, 0] * x[:, 1] ** 2 + np.sin(x[:, 0])
+    stages = (STAGES[0], Stage("a hanging family", (Family("hang", _hang),)))
+    res = distill_arrays(x, y, ["a", "b"], time_budget=3, workers=1, stages=stages)
+    assert res.timed_out and not res.exact
+    assert res.source != "mean"  # the power-law stage's best point survived the kill
+    assert res.pareto
+
+
+def test_stage_table_runs_in_order_and_stops_at_exact() -> None:
+    seen: list[str] = []
+    x = _rows(300, 2, seed=7)
+    distill_arrays(x, x[:, 0] / x[:, 1], ["a", "b"], progress=lambda s, _f: seen.append(s))
+    labels = [s.label for s in STAGES]
+    assert seen[0] == labels[0] and seen[-1] == "done"
+    assert labels.index(seen[-2]) < labels.index("shifted power laws")
 
 
 @pytest.mark.parametrize(

@@ -102,8 +102,20 @@ def distill(
         int, typer.Option("--samples", min=1, help="Network mode: input points to draw.")
     ] = 10000,
     time_budget: Annotated[
-        float, typer.Option("--time-budget", min=0.1, help="Seconds for the whole search.")
+        float,
+        typer.Option(
+            "--time-budget", min=0.1, help="Wall-clock cap in seconds for the whole search."
+        ),
     ] = 60.0,
+    effort: Annotated[
+        float,
+        typer.Option(
+            "--effort",
+            min=0.01,
+            help="Scales the search's work (not time): the same effort and seed give the "
+            "same equation on any machine.",
+        ),
+    ] = 1.0,
     seed: Annotated[int, typer.Option("--seed", help="Seeds the draws and the search.")] = 0,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Search processes.")] = 2,
     registry: Annotated[
@@ -135,6 +147,7 @@ def distill(
             time_budget=time_budget,
             seed=seed,
             workers=workers,
+            effort=effort,
             name=name,
             version=version,
             progress=progress,

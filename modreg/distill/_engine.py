@@ -1,15 +1,15 @@
-"""Orchestration: validation, changes of variables, staged fitting, time budget, Pareto front.
+"""Orchestration: validation, changes of variables, the stage table, the cap, the front.
 
-Stages run from cheapest to most expensive and stop at the first stage that yields an exact
-equation. Within a stage, tasks (one fitting family on one workspace) are spread over worker
-processes and their results collected in task order, so the answer does not depend on which
-worker finished first: the same seed gives the same expression.
+The stages of :data:`._stages.STAGES` run in order and stop at the first stage that yields an
+exact equation. Within a stage, tasks (one fitting family on one workspace) are spread over
+worker processes and their results collected in task order, so the answer does not depend on
+which worker finished first, and every task is bounded by work, not time: the same seed
+gives the same expression on any machine. The wall-clock budget is an outer cap only.
 """
 
 from __future__ import annotations
 
 import math
-import multiprocessing as mp
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,13 +21,19 @@ from numpy.typing import NDArray
 
 from modreg.distill._dimensional import DAVariant, dimensional_variants
 from modreg.distill._expr import to_text
-from modreg.distill._fits import fit_constant, fit_gpl, fit_ll, fit_rational
-from modreg.distill._poly import fit_poly
+from modreg.distill._pool import Runner
 from modreg.distill._problem import Candidate, Problem, Workspace, score_candidate
-from modreg.distill._structure import Symmetry, find_symmetries, fit_surrogate, reduce_columns
+from modreg.distill._stages import STAGES, Stage, Task, run_task
+from modreg.distill._structure import (
+    SURROGATE_STEPS,
+    Symmetry,
+    find_symmetries,
+    fit_surrogate,
+    reduce_columns,
+)
 from modreg.distill._tidy import tidy
-from modreg.distill._trees import PARTS, fit_trees
 from modreg.distill._validate import validate
+from modreg.errors import DistillError
 
 __all__ = ["DistillResult", "ParetoPoint", "distill_arrays"]
 
@@ -35,28 +41,6 @@ Array = NDArray[np.float64]
 Oracle = Callable[[Array], Array]
 Progress = Callable[[str, float], None]
 SUBSAMPLE = 400
-TREE_VARS, TREE_SHARE = 2, 0.25  # budget share reserved for tree search on small problems
-
-_FAMILIES: dict[str, Callable[[Workspace, Problem], list[Candidate]]] = {
-    "const": fit_constant,
-    "gpl0": lambda w, p: fit_gpl(w, p, level=0),
-    "gpl": fit_gpl,
-    "gpls": lambda w, p: fit_gpl(w, p, shifts=True),
-    "ll0": lambda w, p: fit_ll(w, p, level=1),
-    "ll": lambda w, p: fit_ll(w, p, level=9),
-    "rational": fit_rational,
-    "poly": fit_poly,
-}
-
-
-def _trees_family(part: int) -> Callable[[Workspace, Problem], list[Candidate]]:
-    def run(ws: Workspace, problem: Problem) -> list[Candidate]:
-        return fit_trees(ws, problem, part, _STATE.get("slice", math.inf))
-
-    return run
-
-
-_FAMILIES.update({f"trees{p}": _trees_family(p) for p in range(PARTS)})
 
 
 @dataclass(frozen=True)
@@ -167,57 +151,6 @@ def _raw_workspace(problem: Problem) -> Workspace:
     return Workspace("raw", sympy.Integer(1), np.ones(n), list(problem.symbols), problem.x.copy())
 
 
-_STATE: dict[str, Any] = {}
-
-
-def _run_task(task: tuple[int, str]) -> list[Candidate]:
-    idx, family = task
-    problem: Problem = _STATE["problem"]
-    ws: Workspace = _STATE["workspaces"][idx]
-    if family == "const" and ws.w_values.shape[1] > 0:
-        return []
-    if family != "const" and ws.w_values.shape[1] == 0:
-        return []
-    try:
-        return _FAMILIES[family](ws, problem)
-    except (ValueError, np.linalg.LinAlgError, ZeroDivisionError, OverflowError):
-        return []
-
-
-def _run_stage(
-    tasks: list[tuple[int, str]], workers: int, deadline: float
-) -> tuple[list[Candidate], bool]:
-    """Run tasks (in parallel when workers > 1); returns candidates in task order and timed_out."""
-    results: list[Candidate] = []
-    if workers <= 1 or len(tasks) <= 1:
-        for task in tasks:
-            if time.monotonic() > deadline:
-                return results, True
-            found = _run_task(task)
-            results += found
-            if any(c.exact for c in found):
-                break
-        return results, False
-    ctx = mp.get_context("fork")
-    pool = ctx.Pool(min(workers, len(tasks)))
-    try:
-        it = pool.imap(_run_task, tasks)
-        for _ in tasks:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return results, True
-            found = it.next(timeout=remaining)
-            results += found
-            if any(c.exact for c in found):
-                break  # deterministic: always the same prefix of tasks in task order
-    except mp.TimeoutError:
-        return results, True
-    finally:
-        pool.terminate()
-        pool.join()
-    return results, False
-
-
 def pareto_front(cands: Sequence[Candidate]) -> list[Candidate]:
     """Lowest-error candidate at each complexity, keeping only strict improvements."""
     best: dict[int, Candidate] = {}
@@ -266,83 +199,83 @@ def distill_arrays(
     workers: int = 2,
     oracle: Oracle | None = None,
     progress: Progress | None = None,
+    effort: float = 1.0,
+    stages: Sequence[Stage] = STAGES,
 ) -> DistillResult:
-    """Find a concise equation y = f(X) (see the package docstring for the method)."""
+    """Find a concise equation y = f(X) (see the package docstring for the method).
+
+    The search is bounded by work (``effort`` scales the tree search's allowance), so a seed
+    gives the same equation on any machine; ``time_budget`` is only the outer cap, enforced
+    by killing workers that do not answer in time (then ``timed_out`` is set and the best
+    point found so far is returned). ``workers=0`` searches in this process. ``stages`` is
+    the table of :mod:`._stages` (a different one only for experiments and tests).
+    """
     start = time.monotonic()
-    deadline = start + 0.95 * time_budget
+    if not (effort > 0 and math.isfinite(effort)):
+        raise DistillError(f"effort {effort} must be a positive number (1 is the default)")
     x, yv = validate(X, y, names, units, target_unit)
     rng = np.random.default_rng(seed)
     sub = np.sort(rng.choice(x.shape[0], size=min(SUBSAMPLE, x.shape[0]), replace=False))
-    problem = Problem(x, yv, list(names), sub.astype(np.int64), deadline)
+    problem = Problem(x, yv, list(names), sub.astype(np.int64))
     variants = dimensional_variants(units, target_unit or {}) if units is not None else []
     base = [*_workspaces(problem, variants), _raw_workspace(problem)]
-    workspaces = _unique(base + [p for w in base if (p := _peeled(w, problem)) is not None])
+    base = _unique(base + [p for w in base if (p := _peeled(w, problem)) is not None])
     report = progress or (lambda _s, _f: None)
     cands: list[Candidate] = []
-    stages = _stages(workspaces)
-    timed_out = False
-    # Few working variables: keep a share of the budget for the expression-tree search.
-    k_min = min((w.w_values.shape[1] for w in workspaces if w.w_values.shape[1]), default=0)
-    if 0 < k_min <= TREE_VARS:
-        problem.deadline = deadline - TREE_SHARE * (deadline - start)
-    for i, (label, tasks) in enumerate(stages):
-        report(label, i / len(stages))
-        _STATE.update(problem=problem, workspaces=workspaces, oracle=oracle, seed=seed)
-        found, timed_out = _run_stage(tasks, workers, problem.deadline)
-        cands += found
-        if timed_out or any(c.exact for c in cands):
-            break
-    if not timed_out and not any(c.exact for c in cands):
-        report("structure: symmetries of the oracle", len(stages) / (len(stages) + 1))
-        reduced = _symmetry_workspaces(problem, oracle, seed, workers, problem.deadline)
-        if reduced:
-            _STATE.update(workspaces=workspaces + reduced)
-            n0 = len(workspaces)
-            fams = ("gpl", "poly", "ll", "rational")
-            tasks = [(n0 + i, f) for i in range(len(reduced)) for f in fams]
-            found, cut = _run_stage(tasks, workers, problem.deadline)
-            cands += found
-            timed_out |= cut
-    if time.monotonic() < deadline and not any(c.exact for c in cands):
-        report("expression trees", 0.99)  # last resort: enumerate trees, time sliced per task
-        problem.deadline = deadline
-        every = range(len(_STATE["workspaces"]))
-        tasks = [(i, f"trees{p}") for i in every for p in range(PARTS)]
-        share = max(1, min(workers, len(tasks))) / len(tasks)
-        _STATE.update(slice=(deadline - time.monotonic()) * share)
-        found, cut = _run_stage(tasks, workers, deadline)
-        cands += found
-        timed_out |= cut
-    # The budget ran out if a stage was cut short or the search reached the deadline at all.
-    timed_out |= time.monotonic() >= deadline
+    done: set[Task] = set()
+    with Runner(workers, start + time_budget) as runner:
+        structure: list[Workspace] | None = None
+        for i, stage in enumerate(stages):
+            if stage.needs == "symmetries" and structure is None:
+                report(stage.label, i / len(stages))
+                structure = _symmetry_workspaces(problem, oracle, seed, effort, runner)
+            every = base + (structure or [])
+            tasks = [t for t in stage.tasks(_indices(stage, base, every), effort) if t not in done]
+            if not tasks:
+                continue
+            report(stage.label, i / len(stages))
+            done.update(tasks)
+            jobs = [(problem, every, task) for task in tasks]
+            for found in runner.map(run_task, jobs, stop=_has_exact):
+                cands += found
+            if runner.timed_out or any(c.exact for c in cands):
+                break
     report("done", 1.0)
-    return _result(cands, problem, time.monotonic() - start, timed_out)
+    return _result(cands, problem, time.monotonic() - start, runner.timed_out)
 
 
-def _detect(oracle: Oracle | None, seed: int, deadline: float) -> list[Symmetry]:
-    """Symmetries of the oracle (a surrogate MLP fitted to the data when none is given)."""
-    problem: Problem = _STATE["problem"]
-    if oracle is None:
-        budget = min(20.0, 0.4 * (deadline - time.monotonic()))
-        if budget < 2.0:
-            return []
-        oracle = fit_surrogate(problem.x, problem.y, seed, budget)
-        return find_symmetries(problem.x, oracle, seed, tol=0.03)
-    return find_symmetries(problem.x, oracle, seed, tol=0.02)
+def _indices(stage: Stage, base: list[Workspace], every: list[Workspace]) -> list[int]:
+    """The workspaces a stage searches, by index into ``every`` (base first)."""
+    chosen = {
+        "base": range(len(base)),
+        "structure": range(len(base), len(every)),
+        "all": range(len(every)),
+    }[stage.workspaces]
+    if stage.max_vars is None:
+        return list(chosen)
+    return [i for i in chosen if 0 < every[i].w_values.shape[1] <= stage.max_vars]
+
+
+def _has_exact(found: list[Candidate]) -> bool:
+    return any(c.exact for c in found)
+
+
+def _surrogate_symmetries(x: Array, y: Array, seed: int, steps: int) -> list[Symmetry]:
+    """Symmetries of a small MLP fitted to the data (run in a worker: torch stays there)."""
+    return find_symmetries(x, fit_surrogate(x, y, seed, steps), seed, tol=0.03)
 
 
 def _symmetry_workspaces(
-    problem: Problem, oracle: Oracle | None, seed: int, workers: int, deadline: float
+    problem: Problem, oracle: Oracle | None, seed: int, effort: float, runner: Runner
 ) -> list[Workspace]:
     """Workspaces with symmetric pairs of inputs merged (and their peeled versions)."""
     try:
-        if oracle is not None or workers <= 1:
-            syms = _detect(oracle, seed, deadline)
-        else:  # keep torch out of the parent process, whose workers are forked
-            with mp.get_context("fork").Pool(1) as pool:
-                job = pool.apply_async(_detect, (None, seed, deadline))
-                syms = job.get(timeout=max(0.1, deadline - time.monotonic()))
-    except (mp.TimeoutError, ValueError, RuntimeError, FloatingPointError):
+        if oracle is not None:  # a teacher lives in this process: query it here
+            syms = find_symmetries(problem.x, oracle, seed, tol=0.02)
+        else:
+            steps = max(100, int(SURROGATE_STEPS * effort))
+            syms = runner.call(_surrogate_symmetries, problem.x, problem.y, seed, steps) or []
+    except (ValueError, RuntimeError, FloatingPointError):
         return []
     if not syms:
         return []
@@ -354,17 +287,6 @@ def _symmetry_workspaces(
     ws = Workspace("sym", sympy.Integer(1), np.ones(problem.y.size), exprs, values)
     peeled = _peeled(ws, problem)
     return [ws] if peeled is None else [ws, peeled]
-
-
-def _stages(workspaces: Sequence[Workspace]) -> list[tuple[str, list[tuple[int, str]]]]:
-    """Cheap families on every workspace first (dimensional ones before the raw variables)."""
-    every = range(len(workspaces))
-    return [
-        ("power laws", [(i, f) for f in ("const", "gpl0") for i in every]),
-        ("polynomial libraries", [(i, f) for f in ("poly", "ll0", "rational") for i in every]),
-        ("function libraries", [(i, f) for i in every for f in ("gpl", "ll")]),
-        ("shifted power laws", [(i, "gpls") for i in every]),
-    ]
 
 
 def _result(

@@ -24,7 +24,6 @@ from modreg.distill._problem import (
     Candidate,
     Problem,
     Workspace,
-    out_of_time,
     score_candidate,
     with_scale,
 )
@@ -87,8 +86,6 @@ def fit_gpl(
     z_all = ws.z(problem)
     for name, fwd, inv in _transforms(z)[:3]:
         for shift in (1, -1):
-            if out_of_time(problem):
-                return out
             with np.errstate(all="ignore"):
                 u, u_all = fwd(z) - shift, fwd(z_all) - shift
             if not np.all(np.isfinite(u_all)):
@@ -144,7 +141,6 @@ def _gpl_on(
         beam=4,
         forced=forced,
         level=level,
-        deadline=problem.deadline,
     )
     out: list[Candidate] = []
     source = f"{ws.label}:gpl{tag}"
@@ -239,24 +235,54 @@ def _rebuild(
     return out
 
 
-def fit_ll(ws: Workspace, problem: Problem, level: int = 9) -> list[Candidate]:
+def _ll_fits(
+    a: Array, targets: list[tuple[str, Array]], tiers: list[int], level: int, work: int
+) -> dict[str, list[SparseFit]]:
+    """Sparse fits of every transformed target on growing library prefixes, tier-major.
+
+    Every transform is tried on a small library before any gets a large one, and the work
+    (library columns handed to the pursuit, ``work <= 0``: no limit) is counted, not timed,
+    so the fits are the same on any machine. Stops at the first exact fit.
+    """
+    found: dict[str, list[SparseFit]] = {name: [] for name, _ in targets}
+    spent = 0
+    for size in sorted({*tiers, a.shape[1]})[: level + 1]:
+        if size <= 1:
+            continue
+        for name, t in targets:
+            if 0 < work < spent + size:
+                return _best_first(found)
+            spent += size
+            fits = sparse_fit(a[:, :size], t, max_terms=10, beam=4, forced=(0,))
+            if fits and fits[0].rel_residual < 1e-9:
+                found[name] = fits
+                return {name: fits}
+            found[name] = fits + found[name]
+    return _best_first(found)
+
+
+def _best_first(found: dict[str, list[SparseFit]]) -> dict[str, list[SparseFit]]:
+    return {n: sorted(fits, key=lambda f: f.rel_residual) for n, fits in found.items()}
+
+
+def fit_ll(ws: Workspace, problem: Problem, level: int = 9, work: int = 0) -> list[Candidate]:
     """T(z) as a sparse sum of library terms, for every applicable transform T."""
     v, z = _sub(ws, problem)
     if not np.all(np.isfinite(z)):
         return []
     cols = ll_columns(v, trig=level > 1)
     a = cols.matrix()
-    out: list[Candidate] = []
+    targets: list[tuple[str, Array]] = []
+    inverses = {}
     for name, fwd, inv in _transforms(z):
-        if out_of_time(problem):
-            break
         with np.errstate(all="ignore"):
             t = fwd(z)
-        if not np.all(np.isfinite(t)) or np.ptp(t) == 0:
-            continue
-        fits = tiered_fit(
-            a, t, cols.tiers, 10, 4, forced=(0,), level=level, deadline=problem.deadline
-        )
+        if np.all(np.isfinite(t)) and np.ptp(t) != 0:
+            targets.append((name, t))
+            inverses[name] = inv
+    out: list[Candidate] = []
+    for name, fits in _ll_fits(a, targets, cols.tiers, level, work).items():
+        inv = inverses[name]
 
         def build(
             fit: SparseFit, snap: bool, inv: Callable[[sympy.Expr], sympy.Expr] = inv
@@ -283,8 +309,6 @@ def fit_rational(ws: Workspace, problem: Problem) -> list[Candidate]:
     a_all = lib.matrix()
     out: list[Candidate] = []
     for size in sorted({*lib.tiers[:3]}):
-        if out_of_time(problem):
-            break
         got = _rational_on(ws, problem, lib.recipes[:size], a_all[:, :size], z)
         out += got
         if any(c.exact for c in got):

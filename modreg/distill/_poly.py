@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 
 from modreg.distill._fits import _coef, _transforms
 from modreg.distill._library import to_sympy
-from modreg.distill._problem import Candidate, Problem, Workspace, out_of_time, score_candidate
+from modreg.distill._problem import Candidate, Problem, Workspace, score_candidate
 from modreg.distill._snap import float_constant
 
 __all__ = ["fit_poly"]
@@ -64,8 +64,6 @@ def fit_poly(ws: Workspace, problem: Problem) -> list[Candidate]:
             break
         a = np.stack([np.prod(v ** np.array(e, dtype=np.float64), axis=1) for e in exps], axis=1)
         for name, fwd, inv in _transforms(z)[:5]:
-            if out_of_time(problem):
-                return out
             with np.errstate(all="ignore"):
                 t = fwd(z)
             if not np.all(np.isfinite(t)):

@@ -9,7 +9,6 @@ the raw input names, scored here on all the data.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,15 +18,10 @@ from numpy.typing import NDArray
 from modreg.distill._expr import complexity, evaluate, is_finite_expr
 from modreg.distill._snap import float_constant, snap_constant
 
-__all__ = ["Candidate", "Problem", "Workspace", "out_of_time", "score_candidate"]
+__all__ = ["Candidate", "Problem", "Workspace", "score_candidate"]
 
 Array = NDArray[np.float64]
 EXACT_REL = 1e-8
-
-
-def out_of_time(problem: Problem) -> bool:
-    """True once the problem's deadline has passed."""
-    return time.monotonic() > problem.deadline
 
 
 @dataclass
@@ -38,7 +32,6 @@ class Problem:
     y: Array
     names: list[str]
     sub: NDArray[np.int64]
-    deadline: float = math.inf  # time.monotonic() value after which fits stop early
     symbols: list[sympy.Symbol] = field(init=False)
     env: dict[str, Array] = field(init=False)
 

@@ -278,7 +278,12 @@ def _data_source(data: Path, target: str, units: Path) -> _Source:
 
 
 def _fit_outputs(
-    source: _Source, time_budget: float, seed: int, workers: int, progress: Progress | None
+    source: _Source,
+    time_budget: float,
+    seed: int,
+    workers: int,
+    progress: Progress | None,
+    effort: float = 1.0,
 ) -> tuple[dict[str, OutputFit], list[str]]:
     """One law per output; the time left is shared equally by the outputs still to come."""
     fits: dict[str, OutputFit] = {}
@@ -292,7 +297,7 @@ def _fit_outputs(
             if progress is not None:
                 progress(f"{name}: {label}", (i + fraction) / len(names))
 
-        search = Search(left / (len(names) - i), seed, workers, report, source.oracle(name))
+        search = Search(left / (len(names) - i), seed, workers, report, source.oracle(name), effort)
         fit = distill_output(
             name,
             source.outputs[name],
@@ -304,8 +309,9 @@ def _fit_outputs(
         fits[name] = fit
         if fit.timed_out:
             warnings.append(
-                f"the time budget ran out for output {name!r}: kept the best Pareto point "
-                f"found so far (exact: false); raise --time-budget for a better law"
+                f"the time cap cut the search for output {name!r} before its work was done: "
+                "kept the best Pareto point found so far (exact: false); raise --time-budget "
+                "(the answer then no longer depends on the machine's speed)"
             )
     return fits, warnings
 
@@ -325,6 +331,7 @@ def distill_module(
     name: str | None = None,
     version: str = "0.1.0",
     progress: Progress | None = None,
+    effort: float = 1.0,
 ) -> DistillReport:
     """Distil a network module (``ref``) or a table (``data`` + ``target`` + ``units``).
 
@@ -337,7 +344,10 @@ def distill_module(
         target: data mode: the column (or vector port) to explain.
         units: YAML mapping columns to units (required in data mode).
         samples: network mode without data: how many input points to draw.
-        time_budget: seconds for the whole search, shared by the outputs.
+        time_budget: the wall-clock cap for the whole search, shared by the outputs; the
+            search itself is bounded by work, so the cap only bites on a slow machine.
+        effort: scales the search's work allowance (the tree search); the same effort and
+            seed give the same equation on any machine.
         seed: seeds the draws and the search; the same seed gives the same equation.
         workers: search processes.
         name, version: of the written module (default name: teacher's + ``-eq``, or
@@ -354,11 +364,12 @@ def distill_module(
         raise DistillError(f"--time-budget {time_budget} must be a positive number of seconds")
     check_out(out)
     source = _source(ref, data, target, units, registry, samples, seed)
-    fits, warnings = _fit_outputs(source, time_budget, seed, workers, progress)
+    fits, warnings = _fit_outputs(source, time_budget, seed, workers, progress, effort)
     settings = {
         "samples": len(next(iter(source.train_in.values()))),
         "seed": seed,
         "time_budget_s": time_budget,
+        "effort": effort,
     }
     return _write(
         source, fits, out, name or source.default_name, version, settings, warnings, start

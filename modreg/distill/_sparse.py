@@ -10,7 +10,6 @@ misled by correlated columns more often than a small beam.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -197,7 +196,6 @@ def tiered_fit(
     beam: int,
     forced: tuple[int, ...],
     level: int = 9,
-    deadline: float = float("inf"),
 ) -> list[SparseFit]:
     """Fit on growing column prefixes (libraries ordered simplest first); stop when exact.
 
@@ -210,8 +208,6 @@ def tiered_fit(
     for size in sizes[: level + 1]:
         if size <= len(forced):
             continue
-        if time.monotonic() > deadline:
-            break
         fits = sparse_fit(a[:, :size], t, max_terms=max_terms, beam=beam, forced=forced)
         out = fits + out
         if fits and fits[0].rel_residual < 1e-9:

@@ -13,7 +13,6 @@ Additive and multiplicative separability are covered by the fitting families the
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -25,6 +24,7 @@ __all__ = ["Symmetry", "find_symmetries", "fit_surrogate", "reduce_columns"]
 Array = NDArray[np.float64]
 Oracle = Callable[[Array], Array]
 KINDS = ("diff", "ratio", "prod")
+SURROGATE_STEPS = 3000
 
 
 @dataclass(frozen=True)
@@ -37,8 +37,11 @@ class Symmetry:
     strength: float  # symmetric change / single-variable change (smaller is stronger)
 
 
-def fit_surrogate(x: Array, y: Array, seed: int, seconds: float) -> Oracle:
-    """A small MLP fitted to (x, y) within ``seconds``; deterministic for a seed.
+def fit_surrogate(x: Array, y: Array, seed: int, steps: int = SURROGATE_STEPS) -> Oracle:
+    """A small MLP fitted to (x, y) in ``steps`` optimiser steps; deterministic for a seed.
+
+    A fixed number of steps (not seconds) makes the surrogate, and so the symmetries it
+    suggests, the same on a loaded machine as on an idle one.
 
     Inputs and output are standardised; tanh units keep the surrogate smooth, which matters
     more than raw accuracy for finite-difference symmetry tests.
@@ -61,10 +64,8 @@ def fit_surrogate(x: Array, y: Array, seed: int, seconds: float) -> Oracle:
     ).double()
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)
     gen = torch.Generator().manual_seed(seed)
-    stop = time.monotonic() + seconds
-    for epoch in range(2000):
-        if time.monotonic() > stop:
-            break
+    done = 0
+    while done < steps:
         order = torch.randperm(xt.shape[0], generator=gen)
         for start in range(0, xt.shape[0], 256):
             idx = order[start : start + 256]
@@ -72,9 +73,12 @@ def fit_surrogate(x: Array, y: Array, seed: int, seconds: float) -> Oracle:
             loss = torch.mean((net(xt[idx]) - yt[idx]) ** 2)
             loss.backward()  # type: ignore[no-untyped-call]
             opt.step()
-        if epoch == 60:
-            for group in opt.param_groups:
-                group["lr"] = 1e-3
+            done += 1
+            if done == steps // 3:
+                for group in opt.param_groups:
+                    group["lr"] = 1e-3
+            if done >= steps:
+                break
 
     def oracle(q: Array) -> Array:
         with torch.no_grad():

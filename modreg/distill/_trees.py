@@ -9,13 +9,14 @@ at most ``BEAM`` trees, those most correlated with the target. Every tree t is f
 z = a + b*t by linear least squares (vectorised over all trees of a size); the promising ones
 are rebuilt as sympy trees, refitted on all rows, snapped and scored. The largest size is
 streamed (never stored) and split between ``PARTS`` tasks by chunk index, so two workers share
-it and the answer depends only on the seed and the task order.
+it and the answer depends only on the seed and the task order. The search is bounded by work,
+not time: at most ``work`` trees are evaluated per task, so the same input gives the same trees
+on any machine and under any load.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -61,8 +62,9 @@ _CONSTS = (1.0, 2.0)
 
 
 class _Search:
-    def __init__(self, ws: Workspace, problem: Problem, part: int, deadline: float) -> None:
-        self.ws, self.problem, self.part, self.deadline = ws, problem, part, deadline
+    def __init__(self, ws: Workspace, problem: Problem, part: int, work: int) -> None:
+        self.ws, self.problem, self.part, self.work = ws, problem, part, work
+        self.spent = 0
         rows = problem.sub[:: max(1, problem.sub.size // N_ROWS)]
         self.w = ws.w_values[rows]
         z = ws.z(problem)[rows]
@@ -76,8 +78,8 @@ class _Search:
         self.exact: list[int] = []  # node ids worth rebuilding (small residual)
         self.best: list[tuple[float, int]] = []  # (residual, node id) of the best trees
 
-    def out_of_time(self) -> bool:
-        return time.monotonic() > self.deadline
+    def out_of_work(self) -> bool:
+        return self.spent >= self.work
 
     # -- hashing and scoring -------------------------------------------------------------
     def _keys(self, v: Array) -> NDArray[np.int64]:
@@ -170,13 +172,14 @@ class _Search:
         self.levels[1] = (v, ids)
 
     def level(self, size: int, store: bool) -> bool:
-        """Enumerate one size; returns False when time ran out."""
+        """Enumerate one size; returns False when the work allowance ran out."""
         kept_v: list[Array] = []
         kept_ids: list[NDArray[np.int64]] = []
         kept_corr: list[Array] = []
         for n, (v, specs) in enumerate(self._chunks(size)):
-            if self.out_of_time():
+            if self.out_of_work():
                 return False
+            self.spent += v.shape[0]
             if not store and n % PARTS != self.part:
                 continue
             v, specs, scores = self._admit(v, specs)
@@ -250,16 +253,11 @@ def _prune(
     return [v], [i], [c]
 
 
-def fit_trees(ws: Workspace, problem: Problem, part: int, time_slice: float) -> list[Candidate]:
-    """Enumerate expression trees over the working variables for at most ``time_slice`` s."""
-    if ws.w_values.shape[1] == 0 or not np.all(np.isfinite(ws.z(problem))):
+def fit_trees(ws: Workspace, problem: Problem, part: int, work: int) -> list[Candidate]:
+    """Enumerate expression trees over the working variables, at most ``work`` of them."""
+    if ws.w_values.shape[1] == 0 or not np.all(np.isfinite(ws.z(problem))) or work <= 0:
         return []
-    start = time.monotonic()
-    end = min(start + time_slice, problem.deadline)
-    deadline = end - max(0.3, 0.05 * (end - start))
-    if deadline <= start:
-        return []
-    search = _Search(ws, problem, part, deadline)
+    search = _Search(ws, problem, part, work)
     search.leaves()
     out: list[Candidate] = []
     tried: set[int] = set()
@@ -276,10 +274,10 @@ def fit_trees(ws: Workspace, problem: Problem, part: int, time_slice: float) -> 
             if any(c.exact for c in got):
                 return out
         search.exact.clear()
-        if not done or time.monotonic() > end:
+        if not done:
             break
     best = sorted(search.best)[:3]
     for rel, node_id in best:
-        if math.isfinite(rel) and node_id not in tried and time.monotonic() < end:
+        if math.isfinite(rel) and node_id not in tried:
             out += search.candidates(node_id)
     return out

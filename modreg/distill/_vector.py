@@ -89,6 +89,7 @@ class Search:
     workers: int
     progress: Callable[[str, float], None] | None = None
     oracle: Callable[[Array], Array] | None = None
+    effort: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -172,11 +173,6 @@ def _complexity(expr: Any) -> int:
     return sum(1 for _ in sp.preorder_traversal(expr))
 
 
-def _timed_out(result: DistillResult, budget: float) -> bool:
-    """The engine's own flag, or an inexact search that used (nearly) all of its budget."""
-    return result.timed_out or (not result.exact and result.seconds >= 0.9 * budget)
-
-
 def _run_engine(
     features: Features,
     rows: Array,
@@ -210,6 +206,7 @@ def _run_engine(
             workers=search.workers,
             oracle=search.oracle,
             progress=search.progress,
+            effort=search.effort,
         )
         return parsimonious(
             result, features.values[rows], target, features.names, weights, score, scale
@@ -286,7 +283,7 @@ def _scalar(name: str, port: Port, features: Features, y: Array, search: Search)
         pareto=points,
         chosen=chosen,
         exact=result.exact,
-        timed_out=_timed_out(result, search.time_budget),
+        timed_out=result.timed_out,
         seconds=result.seconds,
         rmse=result.rmse,
         r2=result.r2,
@@ -448,7 +445,7 @@ def _directional(
         pareto=points,
         chosen=_chosen_index(result),
         exact=result.exact and pick.residual < EXACT_RESIDUAL,
-        timed_out=_timed_out(result, search.time_budget),
+        timed_out=result.timed_out,
         seconds=result.seconds,
         rmse=rmse,
         r2=r2,
