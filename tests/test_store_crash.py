@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import multiprocessing as mp
-import random
-import time
+import shutil
+import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -15,14 +15,16 @@ from modreg.registry import Registry
 
 from ._helpers import publish_worker, write_network_module
 
-TRIALS = 100
+# Kill points, spread evenly over every durable step of publishing eight modules (each child
+# pays about a second of start-up: pint's registry is built per process).
+KILL_POINTS = 24
 
 
 @pytest.fixture(scope="module")
 def ctx() -> Any:
     """A forkserver with modreg preloaded: children start in milliseconds, as real processes."""
     context = mp.get_context("forkserver")
-    context.set_forkserver_preload(["modreg.registry", "tests._helpers"])
+    context.set_forkserver_preload(["modreg.registry", "tests._helpers", __name__])
     return context
 
 
@@ -50,26 +52,67 @@ def _assert_consistent(registry: Registry, out: Path) -> int:
     return len(versions)
 
 
+# The filesystem calls that move a publish from one durable state to the next.
+_STEPS = ("fsync", "link", "replace")
+
+
+def _publish_until(registry: str, sources: list[str], stop_at: int, results: Any) -> None:
+    """Child-process body: publish *sources*, halting before filesystem step *stop_at*.
+
+    The parent kills the halted child with ``kill -9``, so each trial dies at a known point of
+    the publish (no sleeps, no timing). ``stop_at=-1`` runs to the end and reports the step count.
+    """
+    import os
+
+    count = 0
+
+    def halting(real: Any) -> Any:
+        def step(*args: Any, **kwargs: Any) -> Any:
+            nonlocal count
+            if count == stop_at:
+                results.put(("halted", count))
+                threading.Event().wait()  # until the parent's kill -9
+            count += 1
+            return real(*args, **kwargs)
+
+        return step
+
+    for name in _STEPS:
+        setattr(os, name, halting(getattr(os, name)))
+    registry_ = Registry(registry)
+    for source in sources:
+        registry_.publish(source)
+    results.put(("done", count))
+
+
+def _run_child(ctx: Any, registry: str, sources: list[str], stop_at: int) -> tuple[str, int]:
+    results = ctx.Queue()
+    child = ctx.Process(target=_publish_until, args=(registry, sources, stop_at, results))
+    child.start()
+    outcome: tuple[str, int] = results.get(timeout=120)
+    child.kill()
+    child.join()
+    return outcome
+
+
 def test_kill_9_during_publish_never_leaves_a_broken_version(ctx: Any, tmp_path: Path) -> None:
     sources = _sources(tmp_path / "src", 8, hidden=20_000)  # ~0.5 MB of weights each
-    registry_dir = str(tmp_path / "registry")
-    rng = random.Random(1234)
-    killed_mid_run = 0
-    for trial in range(TRIALS):
-        ready, results = ctx.Event(), ctx.Queue()
-        child = ctx.Process(target=publish_worker, args=(registry_dir, sources, ready, results))
-        child.start()
-        assert ready.wait(30)
-        time.sleep(rng.uniform(0.0, 0.03))
-        child.kill()
-        child.join()
-        killed_mid_run += child.exitcode == -9
+    done, steps = _run_child(ctx, str(tmp_path / "whole"), sources, stop_at=-1)
+    assert done == "done" and steps >= 3 * len(sources), f"publish made {steps} durable steps"
+    # Kill points spread evenly from the first filesystem step of the first publish to the last
+    # step of the last one; every trial dies mid-run at its own point.
+    stops = sorted({round(i * (steps - 1) / (KILL_POINTS - 1)) for i in range(KILL_POINTS)})
+    assert stops[0] == 0 and stops[-1] == steps - 1 and len(stops) == min(steps, KILL_POINTS)
+    for trial, stop in enumerate(stops):
+        registry_dir = tmp_path / f"registry{trial}"
+        assert _run_child(ctx, str(registry_dir), sources, stop) == ("halted", stop)
         if trial % 10 == 9:  # a full consistency check every 10 kills (pulls are the slow part)
             _assert_consistent(Registry(registry_dir), tmp_path / f"out{trial}")
         else:
             assert Registry(registry_dir).verify().ok
-    assert killed_mid_run >= TRIALS // 2, "most kills must land while publishing"
-    # The survivors can always finish the job.
+        if stop != stops[-1]:
+            shutil.rmtree(registry_dir)
+    # The survivors can always finish the job (on the registry killed at the very last step).
     registry = Registry(registry_dir)
     for source in sources:
         registry.publish(source)
