@@ -4,6 +4,12 @@ A module directory holds its manifest, the files the manifest names (weights, lo
 optionally a README; nothing else. Weights are read as safetensors *by hand*: the 8-byte
 header length and the JSON header are parsed here and the data section is viewed with numpy,
 so no file from a module is ever unpickled, imported or executed.
+
+Every file's size is checked from ``stat`` before it is read (``MAX_FILE_BYTES``), and the
+manifest and lockfile are read with a bounded read, so a 3 GB ``modreg.yaml`` is refused
+after a 1 MiB read. A hybrid is checked as strictly as the builder would check it, on its
+files alone (:func:`check_hybrid`): the lock, the wiring, its weights; with a lookup of its
+parts' published manifests, also their ports, units and digests.
 """
 
 from __future__ import annotations
@@ -13,18 +19,37 @@ import math
 import os
 import stat
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from modreg._content import LOCK_FILE, MANIFEST_FILE, FileEntry, hash_file
-from modreg.errors import InvalidModule, InvalidWeights
+from modreg.errors import IntegrityError, InvalidModule, InvalidWeights
 from modreg.spec.archs import expected_tensors
-from modreg.spec.manifest import Manifest, load_manifest
+from modreg.spec.graph import LockFile
+from modreg.spec.manifest import MAX_MANIFEST_BYTES, Manifest, load_manifest, read_bounded
 
-__all__ = ["TensorInfo", "read_safetensors_header", "scan_module"]
+if TYPE_CHECKING:
+    from modreg.registry import Registry
+
+__all__ = [
+    "MAX_FILE_BYTES",
+    "MAX_WEIGHTS_BYTES",
+    "PartLookup",
+    "TensorInfo",
+    "check_hybrid",
+    "read_safetensors_header",
+    "registry_parts",
+    "scan_module",
+]
 
 OPTIONAL_FILES = frozenset({"README.md"})
 MAX_HEADER_BYTES = 100 << 20
+MAX_WEIGHTS_BYTES = 1 << 36  # 64 GiB: far above any module modreg serves, far below a disk
+MAX_FILE_BYTES = {MANIFEST_FILE: MAX_MANIFEST_BYTES, LOCK_FILE: 1 << 20, "README.md": 1 << 20}
+# (name, exact version) -> (digest, manifest) of a published part, None when absent.
+PartLookup = Callable[[str, str], "tuple[str, Manifest] | None"]
 _DTYPES: dict[str, tuple[str, int]] = {
     "F64": ("float64", 8),
     "F32": ("float32", 4),
@@ -66,6 +91,8 @@ def read_safetensors_header(path: Path) -> dict[str, TensorInfo]:
         header = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidWeights(f"{path.name}: not a safetensors file (header is not JSON)") from exc
+    except RecursionError:  # [[[[...: a header is one flat mapping
+        raise InvalidWeights(f"{path.name}: not a safetensors file (header nests)") from None
     if not isinstance(header, dict):
         raise InvalidWeights(f"{path.name}: not a safetensors file (header is not a mapping)")
     header.pop("__metadata__", None)
@@ -162,37 +189,64 @@ def _allowed_files(manifest: Manifest) -> set[str]:
     return allowed
 
 
-def scan_module(directory: str | Path) -> tuple[Manifest, list[FileEntry]]:
+def _check_entry(entry: os.DirEntry[str], allowed: set[str], manifest: Manifest) -> Path:
+    """One directory entry: a regular, allowed file within its size limit (from ``stat``)."""
+    info = entry.stat(follow_symlinks=False)
+    if stat.S_ISLNK(info.st_mode):
+        raise InvalidModule(
+            f"{entry.path!r} is a symlink: a module holds only regular files, copy it in"
+        )
+    if not stat.S_ISREG(info.st_mode):
+        raise InvalidModule(f"{entry.path!r} is not a regular file: remove it from the module")
+    if entry.name not in allowed:
+        raise InvalidModule(
+            f"{entry.path!r} is not part of a {manifest.kind} module (allowed: "
+            f"{', '.join(sorted(allowed))}): remove it"
+        )
+    limit = MAX_FILE_BYTES.get(entry.name, MAX_WEIGHTS_BYTES)
+    if info.st_size > limit:
+        raise InvalidModule(
+            f"{entry.path!r} is {info.st_size:,} bytes, more than the {limit:,} it may hold: "
+            "trim it"
+        )
+    return Path(entry.path)
+
+
+def scan_module(
+    directory: str | Path, *, parts: PartLookup | None = None
+) -> tuple[Manifest, list[FileEntry]]:
     """Validate a module directory and hash its files.
+
+    Args:
+        directory: the module directory.
+        parts: for a hybrid, how to find its parts' published manifests (a registry's);
+            without it the hybrid is checked on its own files only.
 
     Returns:
         The manifest and one :class:`FileEntry` per file, sorted by path.
 
     Raises:
-        InvalidModule: a missing, stray, symlinked or non-regular file.
+        InvalidModule: a missing, stray, symlinked, non-regular or oversized file; a hybrid's
+            lock that is not JSON, lies about ``requires``, or pins another digest.
         InvalidManifest: the manifest does not validate.
         InvalidWeights: weights are unsafe or do not fit the architecture.
+        GraphError, InterfaceMismatch: a hybrid's wiring the builder would refuse.
     """
     root = Path(directory)
     if not root.is_dir():
         raise InvalidModule(f"{str(directory)!r} is not a directory: give a module directory")
+    manifest_path = root / MANIFEST_FILE
+    if manifest_path.is_file() and manifest_path.stat().st_size > MAX_MANIFEST_BYTES:
+        raise InvalidModule(
+            f"{str(manifest_path)!r} is {manifest_path.stat().st_size:,} bytes, more than the "
+            f"{MAX_MANIFEST_BYTES:,} a manifest may hold: trim it"
+        )
     manifest = load_manifest(root)
     allowed = _allowed_files(manifest)
-    present: list[Path] = []
-    for entry in sorted(os.scandir(root), key=lambda e: e.name):
-        mode = entry.stat(follow_symlinks=False).st_mode
-        if stat.S_ISLNK(mode):
-            raise InvalidModule(
-                f"{entry.path!r} is a symlink: a module holds only regular files, copy it in"
-            )
-        if not stat.S_ISREG(mode):
-            raise InvalidModule(f"{entry.path!r} is not a regular file: remove it from the module")
-        if entry.name not in allowed:
-            raise InvalidModule(
-                f"{entry.path!r} is not part of a {manifest.kind} module (allowed: "
-                f"{', '.join(sorted(allowed))}): remove it"
-            )
-        present.append(Path(entry.path))
+    present = [
+        _check_entry(entry, allowed, manifest)
+        for entry in sorted(os.scandir(root), key=lambda e: e.name)
+    ]
     needed = {manifest.weights} if manifest.weights else set()
     needed |= {LOCK_FILE} if manifest.kind == "hybrid" else set()
     for name in sorted(needed - {p.name for p in present}):
@@ -200,4 +254,98 @@ def scan_module(directory: str | Path) -> tuple[Manifest, list[FileEntry]]:
     if manifest.kind == "network":
         assert manifest.weights is not None
         check_weights(root / manifest.weights, manifest)
+    if manifest.kind == "hybrid":
+        check_hybrid(root, manifest, parts)
     return manifest, [hash_file(p) for p in present]
+
+
+def registry_parts(registry: Registry) -> PartLookup:
+    """A :data:`PartLookup` over ``registry`` (what publish and CI check hybrids against)."""
+    from modreg.errors import ModuleNotFound
+
+    def lookup(name: str, version: str) -> tuple[str, Manifest] | None:
+        try:
+            record, manifest = registry.manifest(f"{name}@{version}")
+        except ModuleNotFound:
+            return None
+        return record.digest, manifest
+
+    return lookup
+
+
+def check_hybrid(root: Path, manifest: Manifest, parts: PartLookup | None = None) -> None:
+    """Check a hybrid directory as the builder would, without building it.
+
+    Raises:
+        InvalidModule: the lock is not a lockfile, disagrees with ``requires``, or (with
+            ``parts``) pins a digest the registry does not hold for that version.
+        InvalidWeights: the weights are not safetensors, or hold tensors no part or trainable
+            constant owns.
+        GraphError, InterfaceMismatch: see :func:`modreg.spec.graph.check_wiring` and
+            :func:`modreg.spec.graph.check_joints`.
+    """
+    from modreg.spec.graph import check_joints, check_lock, check_wiring, parse_lock
+
+    assert manifest.graph is not None and manifest.requires is not None
+    lock_path = root / LOCK_FILE
+    lock = parse_lock(read_bounded(lock_path, MAX_FILE_BYTES[LOCK_FILE]), source=str(lock_path))
+    check_lock(lock, manifest.requires)
+    check_wiring(manifest.graph, dict(manifest.inputs), dict(manifest.outputs))
+    if manifest.weights:
+        _check_hybrid_weights(root / manifest.weights, manifest)
+    found = _part_ports(manifest, lock, parts) if parts is not None else None
+    if found is not None:
+        ports = (
+            {n: p.unit for n, p in manifest.inputs.items()},
+            {n: p.unit for n, p in manifest.outputs.items()},
+        )
+        check_joints(manifest.graph, ports, found)
+
+
+def _part_ports(
+    manifest: Manifest, lock: LockFile, parts: PartLookup
+) -> dict[str, tuple[dict[str, str], dict[str, str]]] | None:
+    """Each part's (input units, output units) from its pinned version; None if one is absent."""
+    assert manifest.graph is not None
+    ports: dict[str, tuple[dict[str, str], dict[str, str]]] = {}
+    for part, spec in manifest.graph.parts.items():
+        pin = lock.modules[spec.module]
+        published = parts(spec.module, pin.version)
+        if published is None:
+            return None
+        digest, part_manifest = published
+        if digest != pin.digest:
+            raise IntegrityError(
+                f"{LOCK_FILE} pins {spec.module}@{pin.version} with digest {pin.digest[:23]}... "
+                f"but the registry holds {digest[:23]}...: save the hybrid again against the "
+                "published part"
+            )
+        ports[part] = (
+            {n: p.unit for n, p in part_manifest.inputs.items()},
+            {n: p.unit for n, p in part_manifest.outputs.items()},
+        )
+    return ports
+
+
+def _check_hybrid_weights(path: Path, manifest: Manifest) -> None:
+    """A hybrid's weights: safetensors, tensors of its parts or trainable constants, finite."""
+    assert manifest.graph is not None
+    tensors = read_safetensors_header(path)
+    graph = manifest.graph
+    for name, info in tensors.items():
+        part = name.split(".")[1] if name.startswith("parts.") and name.count(".") >= 2 else None
+        constant = graph.constants.get(name.removeprefix("const_"))
+        if part is not None and part in graph.parts:
+            continue
+        if name.startswith("const_") and constant is not None and constant.trainable:
+            if info.shape != constant.shape:
+                raise InvalidWeights(
+                    f"{path.name}: tensor {name!r} has shape {list(info.shape)}, but constant "
+                    f"{name[6:]!r} has shape {list(constant.shape)}"
+                )
+            continue
+        raise InvalidWeights(
+            f"{path.name}: tensor {name!r} belongs to no part and no trainable constant of the "
+            f"graph (parts {sorted(graph.parts)}): save the hybrid again"
+        )
+    _check_finite(path, tensors)

@@ -62,9 +62,15 @@ def test_lock_digest_mismatch_is_refused(tmp_path: Path) -> None:
     lock = json.loads((tampered / "modreg.lock").read_text())
     lock["modules"]["physics/drag"]["digest"] = "sha256:" + "0" * 64
     (tampered / "modreg.lock").write_text(json.dumps(lock))
-    registry.publish(tampered)
-    with pytest.raises(IntegrityError, match=r"pins physics/drag@1\.0\.0 with digest sha256:0000"):
-        build(registry.pull("test/ball"), registry=registry)
+    pin = r"pins physics/drag@1\.0\.0 with digest sha256:0000"
+    with pytest.raises(IntegrityError, match=pin):  # publish checks it against the parts
+        registry.publish(tampered)
+    other = Registry(tmp_path / "other")  # without the parts, publish cannot tell...
+    other.publish(tampered)
+    for part in (MODULES / "drag", tmp_path / "residual"):
+        other.publish(part)
+    with pytest.raises(IntegrityError, match=pin):  # ...and the build refuses it
+        build(other.pull("test/ball"), registry=other)
 
 
 def test_weights_for_a_frozen_constant_are_refused(tmp_path: Path) -> None:

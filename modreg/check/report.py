@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from modreg._text import safe_text
 from modreg.errors import ModregError
 
 __all__ = ["CheckReport", "CheckResult", "Status", "failure", "render_table", "run_check"]
@@ -40,8 +41,12 @@ class CheckResult:
         return self.status != "fail"
 
     def line(self) -> str:
-        """``FAIL physics/drag@1.1.0 interface: ...`` — what CI logs show for this result."""
-        return f"{self.status.upper()} {self.module} {self.check}: {self.message}"
+        """``FAIL physics/drag@1.1.0 interface: ...`` — what CI logs show for this result.
+
+        Module folders, names and messages may quote a module's text: control characters in
+        them are shown escaped, never sent to the terminal.
+        """
+        return safe_text(f"{self.status.upper()} {self.module} {self.check}: {self.message}")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -193,9 +198,14 @@ def run_check(report: CheckReport, module: str, check: str) -> Iterator[_Outcome
 
 
 def render_table(report: CheckReport, print_line: Callable[[str], None] | None = None) -> None:
-    """Print the human table (rich), then one line per failure, then the summary."""
+    """Print the human table (rich), then one line per failure, then the summary.
+
+    Cells are :class:`rich.text.Text`, so a folder named ``repo/[/x]`` or a message quoting
+    ``[link=...]`` is printed as written, not read as markup.
+    """
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     console = Console(soft_wrap=False)
     if not console.is_terminal:  # CI logs: no terminal width to fit, keep rows whole
@@ -203,12 +213,15 @@ def render_table(report: CheckReport, print_line: Callable[[str], None] | None =
     table = Table("module", "check", "status", "result", box=None, header_style="bold")
     styles = {"pass": "green", "fail": "bold red", "skip": "yellow"}
     for r in report.results:
-        table.add_row(r.module, r.check, f"[{styles[r.status]}]{r.status}[/]", r.message)
+        status = Text(r.status, style=styles[r.status])
+        table.add_row(
+            Text(safe_text(r.module)), Text(safe_text(r.check)), status, Text(safe_text(r.message))
+        )
     console.print(table, highlight=False)
     emit = print_line or print
     for r in report.results:
         for detail in r.details:
-            emit(f"  {r.module} {r.check}: {detail}")
+            emit(safe_text(f"  {r.module} {r.check}: {detail}"))
     for r in report.failures:
         emit(r.line())
     emit(report.summary())

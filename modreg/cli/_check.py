@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["check_app"]
 
 DEFAULT_COMMAND = "ci"
+MAX_SAMPLES = 1_000_000  # as CheckSpec.samples
 
 
 class _DefaultToCi(TyperGroup):
@@ -72,6 +73,17 @@ def _finish(report: CheckReport, as_json: bool, junit: Path | None) -> None:
         render_table(report)
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _samples(count: int) -> int:
+    """``--samples`` within the bound a manifest's ``checks:`` entry has."""
+    from modreg.errors import ConfigError
+
+    if count > MAX_SAMPLES:
+        raise ConfigError(
+            f"--samples {count} is more than {MAX_SAMPLES:,} draws: give a smaller count"
+        )
+    return count
 
 
 def _pairs(values: list[str] | None, option: str) -> dict[str, str]:
@@ -167,6 +179,7 @@ def replace(
     """Evaluate MODEL with and without the replacement on data and over its input ranges."""
     from modreg.check.replace import check_replacement, load_module
 
+    samples = _samples(samples)
     store = _registry(registry)
     report = check_replacement(
         load_module(model, store),

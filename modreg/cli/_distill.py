@@ -22,6 +22,26 @@ if TYPE_CHECKING:
 
 __all__ = ["distill"]
 
+# Samples are drawn as float64 arrays per input: 10⁷ points of a few inputs is already
+# hundreds of MB, and the search gains nothing from more.
+MAX_SAMPLES = 10_000_000
+MAX_TIME_BUDGET = 7 * 24 * 3600.0
+
+
+def _check_options(samples: int, time_budget: float, workers: int) -> None:
+    """Refuse option values whose cost is absurd before anything is read or drawn."""
+    from modreg.errors import ConfigError
+
+    if samples > MAX_SAMPLES:
+        raise ConfigError(
+            f"--samples {samples} is more than {MAX_SAMPLES:,}: the inputs would not fit in "
+            "memory; give a smaller count"
+        )
+    if not time_budget <= MAX_TIME_BUDGET:  # also refuses nan
+        raise ConfigError(f"--time-budget {time_budget} is not a number of seconds up to a week")
+    if workers > 256:
+        raise ConfigError(f"--workers {workers} is more than 256 search processes")
+
 
 @contextmanager
 def _progress_bar(enabled: bool, budget: float) -> Iterator[Callable[[str, float], None] | None]:
@@ -134,6 +154,7 @@ def distill(
     from modreg.distill import distill_module
     from modreg.registry import Registry
 
+    _check_options(samples, time_budget, workers)
     target_dir = out or _default_out(ref, name, target)
     with _progress_bar(not as_json, time_budget) as progress:
         report = distill_module(

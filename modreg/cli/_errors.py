@@ -6,6 +6,7 @@ import errno
 import os
 import sys
 
+from modreg._text import safe_text
 from modreg.errors import ModregError
 
 __all__ = ["debug_enabled", "exit_code_for", "format_error"]
@@ -21,7 +22,7 @@ def debug_enabled() -> bool:
 
 
 def format_error(exc: BaseException) -> str:
-    """The single line shown for ``exc``."""
+    """The single line shown for ``exc`` (control characters it quotes shown escaped)."""
     if isinstance(exc, ModregError):
         message = str(exc)
     elif isinstance(exc, KeyboardInterrupt):
@@ -35,7 +36,7 @@ def format_error(exc: BaseException) -> str:
         message = (
             f"unexpected {type(exc).__name__}: {exc} (rerun with MODREG_DEBUG=1 and report it)"
         )
-    return "error: " + " ".join(message.split())
+    return "error: " + safe_text(" ".join(message.split()))
 
 
 def exit_code_for(exc: BaseException) -> int:

@@ -1,4 +1,9 @@
-"""Rich tables and JSON shapes for the CLI's data output."""
+"""Rich tables and JSON shapes for the CLI's data output.
+
+Every text that comes from a module (names, summary, ports, units, paths) enters rich as a
+:class:`rich.text.Text` made by :func:`_plain`: rich never reads markup in it, and control
+characters are shown escaped (:func:`modreg._text.safe_text`).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,21 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rich.table import Table
+    from rich.text import Text
 
     from modreg.registry import ListEntry, VersionRecord
     from modreg.spec.manifest import Manifest, Port
 
 __all__ = ["list_table", "print_table", "show_json", "show_module"]
+
+
+def _plain(value: object) -> Text:
+    """Module text as a rich cell: no markup interpreted, control characters escaped."""
+    from rich.text import Text
+
+    from modreg._text import safe_text
+
+    return Text(safe_text(value))
 
 
 def print_table(table: Table) -> None:
@@ -25,7 +40,8 @@ def list_table(rows: list[ListEntry]) -> Table:
     table = Table("name", "latest", "kind", "versions", "summary", box=None, header_style="bold")
     for row in rows:
         count = f"{len(row.versions)}" + (f" ({len(row.yanked)} yanked)" if row.yanked else "")
-        table.add_row(row.name, row.latest, row.kind, count, row.summary)
+        cells = (row.name, row.latest, row.kind, count, row.summary)
+        table.add_row(*map(_plain, cells))
     return table
 
 
@@ -40,7 +56,8 @@ def _ports_table(manifest: Manifest) -> Table:
     for direction, ports in (("in", manifest.inputs), ("out", manifest.outputs)):
         for name, port in ports.items():
             shape = str(list(port.shape)) if port.shape else "scalar"
-            table.add_row(name, direction, port.unit, shape, port.dtype, _range(port))
+            cells = (name, direction, port.unit, shape, port.dtype, _range(port))
+            table.add_row(*map(_plain, cells))
     return table
 
 
@@ -78,27 +95,30 @@ def show_module(record: VersionRecord, manifest: Manifest) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(soft_wrap=False)
-    console.print(f"[bold]{record.ref}[/bold]  {manifest.kind}  {record.digest}")
+    console = Console(soft_wrap=False, highlight=False)
+    title = _plain(f"{record.ref}  {manifest.kind}  {record.digest}")
+    title.stylize("bold", 0, len(record.ref))
+    console.print(title)
     if manifest.summary:
-        console.print(manifest.summary)
+        console.print(_plain(manifest.summary))
     console.print(_ports_table(manifest))
     if manifest.equation:
         console.print("\n[bold]equation[/bold]")
         for line in _equation_lines(manifest):
-            console.print("  " + line, highlight=False, markup=False)
+            console.print(_plain("  " + line))
     if manifest.constants:
         consts = Table("constant", "value", "unit", "trainable", box=None, header_style="bold")
         for name, c in manifest.constants.items():
-            consts.add_row(name, str(c.value), c.unit, "yes" if c.trainable else "no")
+            cells = (name, c.value, c.unit, "yes" if c.trainable else "no")
+            consts.add_row(*map(_plain, cells))
         console.print(consts)
     if manifest.network is not None:
         console.print(
-            f"\n[bold]network[/bold] {manifest.network.model_dump(exclude_defaults=True)}"
+            "\n[bold]network[/bold]", _plain(manifest.network.model_dump(exclude_defaults=True))
         )
     files = Table("file", "size", "sha256", box=None, header_style="bold")
     for f in record.files:
-        files.add_row(f.path, f"{f.size:,}", f.sha256)
+        files.add_row(*map(_plain, (f.path, f"{f.size:,}", f.sha256)))
     console.print(files)
 
 

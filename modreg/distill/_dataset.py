@@ -130,36 +130,15 @@ def read_table(path: Path) -> Table:
     raise DistillError(f"{source} is neither .csv nor .parquet: convert it to one of them")
 
 
-def _number(text: str, column: str, row: int, source: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise DistillError(
-            f"{source}: column {column!r} row {row} holds {text[:20]!r}, not a number: "
-            "fix the value or drop the column"
-        ) from None
-
-
 def _read_csv(path: Path, source: str) -> dict[str, np.ndarray[Any, Any]]:
-    import csv
+    """The shared bounded reader (:mod:`modreg._csv`); its refusals become DistillErrors."""
+    from modreg._csv import read_csv
+    from modreg.errors import InputError
 
     try:
-        with path.open(newline="") as handle:
-            reader = csv.reader(handle)
-            header = [name.strip() for name in next(reader, [])]
-            body = list(reader)
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise DistillError(f"cannot read {source}: {exc}") from exc
-    if not header or len(set(header)) != len(header) or "" in header:
-        raise DistillError(f"{source} needs a header row of distinct, non-empty column names")
-    values = np.empty((len(body), len(header)))
-    for i, row in enumerate(body, start=2):
-        if len(row) != len(header):
-            raise DistillError(f"{source}: row {i} has {len(row)} cells for {len(header)} columns")
-        values[i - 2] = [
-            _number(cell.strip() or "nan", header[j], i, source) for j, cell in enumerate(row)
-        ]
-    return {name: values[:, j] for j, name in enumerate(header)}
+        return read_csv(path, source).columns
+    except InputError as exc:
+        raise DistillError(str(exc)) from exc
 
 
 def _read_parquet(path: Path, source: str) -> dict[str, np.ndarray[Any, Any]]:
@@ -168,7 +147,8 @@ def _read_parquet(path: Path, source: str) -> dict[str, np.ndarray[Any, Any]]:
         import pyarrow  # noqa: F401
     except ImportError as exc:  # pragma: no cover - installed with the pipeline extra
         raise DistillError(
-            f"reading {source} needs pandas and pyarrow: pip install pandas pyarrow, or give a CSV"
+            f"reading {source} needs pandas and pyarrow: pip install 'modreg[pipeline]', "
+            "or give a CSV"
         ) from exc
     try:
         frame = pd.read_parquet(path)

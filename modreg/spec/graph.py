@@ -43,6 +43,9 @@ __all__ = [
     "LockFile",
     "LockedModule",
     "PartSpec",
+    "check_joints",
+    "check_lock",
+    "check_wiring",
     "dump_lock",
     "parse_lock",
     "split_ref",
@@ -210,3 +213,190 @@ def parse_lock(text: str | bytes, *, source: str = "modreg.lock") -> LockFile:
 def dump_lock(lock: LockFile) -> str:
     """Canonical JSON text of a lockfile (sorted keys, so equal locks have equal bytes)."""
     return json.dumps(lock.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
+
+
+# -- static checks of a saved hybrid ---------------------------------------------------------
+# What the builder (modreg.runtime) refuses at build time, re-expressed on data alone, so that
+# publish and CI refuse a broken hybrid before it becomes an immutable version.
+
+_WIRE_REF_RE = re.compile(r"(?<![\w.])([A-Za-z][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _refs(text: str) -> list[tuple[str, str]]:
+    return [(m.group(1), m.group(2)) for m in _WIRE_REF_RE.finditer(text)]
+
+
+def check_lock(lock: LockFile, requires: dict[str, str]) -> None:
+    """The lock pins exactly the required modules, each inside its ``requires`` range.
+
+    Raises:
+        InvalidModule: a module pinned but not required (or the reverse), or a pin outside
+            its range.
+    """
+    from packaging.version import Version
+
+    from modreg.spec.names import parse_spec
+
+    if set(lock.modules) != set(requires):
+        raise InvalidModule(
+            f"modreg.lock pins {sorted(lock.modules)} but requires lists {sorted(requires)}: "
+            "save the hybrid again to regenerate the lock"
+        )
+    for name, spec in requires.items():
+        pin = lock.modules[name]
+        if not parse_spec(spec).admits(Version(pin.version), yanked=False):
+            raise InvalidModule(
+                f"modreg.lock pins {name}@{pin.version}, outside requires {spec!r}: "
+                "save the hybrid again to regenerate the lock"
+            )
+
+
+def check_wiring(graph: HybridGraph, inputs: dict[str, object], outputs: dict[str, object]) -> None:
+    """Structure of the wiring without the parts' interfaces: names, expressions, cycles.
+
+    Every wire and output must parse in the safe expression grammar over the hybrid's
+    inputs, its constants and ``part.port`` references to parts that exist (so
+    ``__import__('os')`` is refused here, as the builder would), and parts may not feed each
+    other in a cycle.
+
+    Raises:
+        GraphError: no inputs, a reserved or clashing name, an output without exactly one
+            expression, a reference to no part, an expression outside the grammar, a cycle.
+    """
+    from modreg.errors import GraphError
+
+    if not inputs:
+        raise GraphError("a hybrid needs at least one input port (it sets the batch size)")
+    for name in [*inputs, *graph.constants]:
+        if "__" in name:
+            raise GraphError(f"name {name!r} contains '__', which hybrids reserve: rename it")
+    clash = (set(inputs) & (set(graph.parts) | set(graph.constants))) | (
+        set(outputs) & set(graph.parts)
+    )
+    if clash:
+        raise GraphError(f"{sorted(clash)} name both a port and a part or constant: rename one")
+    missing = [o for o in outputs if o not in graph.outputs]
+    extra = [o for o in graph.outputs if o not in outputs]
+    if missing or extra:
+        raise GraphError(
+            f"hybrid outputs {list(outputs)} need exactly one expression each in graph.outputs: "
+            f"missing {missing}, not declared as outputs {extra}"
+        )
+    needs: dict[str, set[str]] = {part: set() for part in graph.parts}
+    for target, text in [*graph.wires.items(), *graph.outputs.items()]:
+        used = _parse_wire(graph, inputs, target, text)
+        if target in graph.wires:
+            needs[split_ref(target)[0]] |= used
+    _check_acyclic(needs)
+
+
+def _parse_wire(graph: HybridGraph, inputs: dict[str, object], target: str, text: str) -> set[str]:
+    """Parse one wire in the grammar; return the parts it reads from."""
+    from modreg.errors import GraphError, InvalidExpression
+    from modreg.spec.expr import parse_expression
+
+    refs = _refs(text)
+    for part, _ in refs:
+        if part not in graph.parts:
+            raise GraphError(
+                f"wire into {target!r}: {text[:60]!r} names no part {part!r}; the parts are "
+                f"{sorted(graph.parts)}"
+            )
+    names = [*inputs, *graph.constants, *(f"{p}__{q}" for p, q in refs)]
+    mangled = _WIRE_REF_RE.sub(lambda m: f"{m.group(1)}__{m.group(2)}", text)
+    try:
+        parse_expression(mangled, names)
+    except InvalidExpression as exc:
+        message = re.sub(r"([A-Za-z][A-Za-z0-9_]*?)__([A-Za-z_]\w*)", r"\1.\2", str(exc))
+        raise GraphError(f"wire into {target!r}: {message}") from exc
+    return {part for part, _ in refs}
+
+
+def _check_acyclic(needs: dict[str, set[str]]) -> None:
+    from modreg.errors import GraphError
+
+    done: list[str] = []
+    while len(done) < len(needs):
+        ready = [p for p in needs if p not in done and needs[p] <= set(done)]
+        if not ready:
+            left = sorted(p for p in needs if p not in done)
+            raise GraphError(f"the wiring has a cycle among parts {left}: break it")
+        done.append(ready[0])
+
+
+def check_joints(
+    graph: HybridGraph,
+    ports: tuple[dict[str, str], dict[str, str]],
+    parts: dict[str, tuple[dict[str, str], dict[str, str]]],
+) -> None:
+    """Ports and units at every joint, given each part's (input units, output units).
+
+    ``ports`` holds the units of the hybrid's own inputs and outputs; ``parts`` maps each
+    part name to the units of its module's input and output ports (its published manifest).
+
+    Raises:
+        GraphError: a wire into or from a port the part does not have, an unconnected input.
+        InterfaceMismatch: a wire whose dimension differs from its target port's.
+    """
+    from modreg.errors import GraphError
+
+    for target in graph.wires:
+        part, port = split_ref(target)
+        if port not in parts[part][0]:
+            raise GraphError(
+                f"wire into {target!r}: part {part!r} has no input port {port!r}; its inputs "
+                f"are {list(parts[part][0])}"
+            )
+    for part, (part_inputs, _) in parts.items():
+        for port, unit in part_inputs.items():
+            if f"{part}.{port}" not in graph.wires:
+                raise GraphError(
+                    f"input {port!r} ({unit}) of part {part!r} is not connected: wire it"
+                )
+    units = dict(ports[0]) | {n: c.unit for n, c in graph.constants.items()}
+    for part, (_, part_outputs) in parts.items():
+        units |= {f"{part}__{port}": unit for port, unit in part_outputs.items()}
+    for target, text in graph.wires.items():
+        part, port = split_ref(target)
+        _check_joint(target, text, parts[part][0][port], units, parts)
+    for target, text in graph.outputs.items():
+        _check_joint(target, text, ports[1][target], units, parts)
+
+
+def _check_joint(
+    target: str,
+    text: str,
+    unit: str,
+    units: dict[str, str],
+    parts: dict[str, tuple[dict[str, str], dict[str, str]]],
+) -> None:
+    from modreg.errors import DimensionError, GraphError, InterfaceMismatch
+    from modreg.spec.equations import expression_dimension
+    from modreg.spec.expr import parse_expression
+
+    for part, port in _refs(text):
+        if port not in parts[part][1]:
+            raise GraphError(
+                f"wire into {target!r}: part {part!r} has no output port {port!r}; its outputs "
+                f"are {list(parts[part][1])}"
+            )
+    expr = parse_expression(_WIRE_REF_RE.sub(r"\1__\2", text), list(units))
+    if not expr.free_symbols:  # a bare number: a constant in the target's own unit
+        return
+    base = {s.name: _base_unit(units[s.name]) for s in expr.free_symbols}
+    try:
+        dimension = expression_dimension(expr, base)
+    except DimensionError as exc:
+        raise InterfaceMismatch(f"wire into {target!r}: {exc}") from exc
+    if dimension != parse_unit(unit).dimensionality:
+        raise InterfaceMismatch(
+            f"cannot wire {text[:60]!r} into {target} ({unit}): the dimensions differ "
+            f"({dict(dimension) or 'dimensionless'} vs {unit})"
+        )
+
+
+def _base_unit(unit: str) -> str:
+    """The coherent SI unit of ``unit`` (sums of ``N/kg`` and ``m/s**2`` are consistent)."""
+    from modreg.spec.units import unit_registry
+
+    return str(unit_registry().Quantity(1.0, parse_unit(unit)).to_base_units().units)

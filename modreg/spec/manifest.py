@@ -41,6 +41,7 @@ __all__ = [
     "Port",
     "dump_manifest",
     "load_manifest",
+    "load_yaml",
     "parse_manifest",
 ]
 
@@ -326,10 +327,21 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 
 def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    keys = [loader.construct_object(key_node) for key_node, _ in node.value]
-    duplicates = sorted({str(k) for k in keys if keys.count(k) > 1})
+    """One pass over the keys with a set: linear in their number (a list's count was not)."""
+    seen: set[Any] = set()
+    duplicates: set[str] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        try:
+            if key in seen:
+                duplicates.add(str(key))
+            seen.add(key)
+        except TypeError:  # an unhashable key: construct_mapping names it below
+            break
     if duplicates:
-        raise InvalidManifest(f"duplicate key(s) {duplicates} in YAML: keep one of each")
+        shown = sorted(duplicates)
+        more = f" (+{len(shown) - 5} more)" if len(shown) > 5 else ""
+        raise InvalidManifest(f"duplicate key(s) {shown[:5]}{more} in YAML: keep one of each")
     return loader.construct_mapping(node)
 
 
@@ -357,6 +369,28 @@ def _validation_message(exc: ValidationError, source: str) -> tuple[str, Excepti
     return f"{source}: {where}: {message}{tail}", cause if isinstance(cause, Exception) else None
 
 
+def load_yaml(text: str | bytes, *, source: str) -> Any:
+    """Parse YAML safely: no tags that build objects, duplicate keys refused, depth bounded.
+
+    PyYAML composes nested collections recursively, so absurd nesting (``[[[[...``, a
+    thousand indentation levels) would end in a RecursionError; it is refused by name here.
+
+    Raises:
+        InvalidManifest: malformed YAML, a duplicate key, or nesting too deep to parse.
+    """
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "cannot parse"
+        raise InvalidManifest(f"{source}: malformed YAML{where}: {problem}") from exc
+    except RecursionError:
+        raise InvalidManifest(
+            f"{source}: YAML nested too deeply to parse: a manifest nests a few levels, flatten it"
+        ) from None
+
+
 def parse_manifest(
     text: str | bytes, *, source: str = MANIFEST_FILE, trusted: bool = False
 ) -> Manifest:
@@ -372,13 +406,7 @@ def parse_manifest(
     """
     if len(text) > MAX_MANIFEST_BYTES:
         raise InvalidManifest(f"{source} is larger than {MAX_MANIFEST_BYTES} bytes: trim it")
-    try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "cannot parse"
-        raise InvalidManifest(f"{source}: malformed YAML{where}: {problem}") from exc
+    data = load_yaml(text, source=source)
     if not isinstance(data, dict):
         raise InvalidManifest(f"{source}: expected a mapping of fields, got {type(data).__name__}")
     try:
@@ -403,7 +431,16 @@ def load_manifest(directory: str | Path) -> Manifest:
         raise InvalidModule(
             f"no {MANIFEST_FILE} in {str(directory)!r}: is this a module directory?"
         )
-    return parse_manifest(path.read_bytes(), source=str(path))
+    return parse_manifest(read_bounded(path, MAX_MANIFEST_BYTES), source=str(path))
+
+
+def read_bounded(path: Path, limit: int) -> bytes:
+    """At most ``limit + 1`` bytes of ``path``: enough to refuse an oversized file by length.
+
+    A 3 GB file named ``modreg.yaml`` costs one small read, not 3 GB of memory.
+    """
+    with path.open("rb") as handle:
+        return handle.read(limit + 1)
 
 
 def dump_manifest(manifest: Manifest) -> str:

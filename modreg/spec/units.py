@@ -3,6 +3,13 @@
 One pint registry serves the whole process; it is built lazily on first use (pint's registry
 is costly to construct, and ``modreg --help`` must stay instant).
 
+pint evaluates a unit string as arithmetic, with Python's unbounded integers: ``m*9**9**9``
+would run until killed. So every unit string passes :func:`check_unit_text` first, which
+bounds it as the expression grammar is bounded (``MAX_UNIT_CHARS`` characters,
+``MAX_UNIT_TOKENS`` tokens, ``MAX_UNIT_NESTING`` levels of parentheses, exponents that are
+plain numbers of magnitude at most ``MAX_UNIT_EXPONENT``, one exponent per factor) and refuses
+division by zero, all before pint sees it.
+
 Example:
     >>> conversion_factor("km", "m")
     1000.0
@@ -24,6 +31,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DIMENSIONLESS",
+    "MAX_UNIT_CHARS",
+    "MAX_UNIT_EXPONENT",
+    "MAX_UNIT_NESTING",
+    "MAX_UNIT_TOKENS",
+    "check_unit_text",
     "conversion_factor",
     "dimensionality",
     "parse_unit",
@@ -32,8 +44,117 @@ __all__ = [
 ]
 
 DIMENSIONLESS = "dimensionless"
+MAX_UNIT_CHARS = 80
+MAX_UNIT_TOKENS = 40
+MAX_UNIT_NESTING = 4
+MAX_UNIT_EXPONENT = 64
 # Unit strings are short physics notation; anything else is refused before pint sees it.
-_UNIT_TEXT_RE = re.compile(r"[A-Za-z0-9_ .*/()\-^]{1,80}")
+_UNIT_TEXT_RE = re.compile(r"[A-Za-z0-9_ .*/()\-^]+")
+_TOKEN_RE = re.compile(r"\s*(?:(\*\*|\^)|([A-Za-z_][A-Za-z0-9_]*)|(\d+(?:\.\d+)?)|(.))")
+_FIX = "write a pint unit such as 'm/s**2', 'kg' or 'dimensionless'"
+
+
+def _tokens(text: str) -> list[tuple[str, str]]:
+    """``(kind, token)`` pairs: kind is ``pow``, ``name``, ``number`` or the character itself."""
+    tokens: list[tuple[str, str]] = []
+    for match in _TOKEN_RE.finditer(text):
+        power, name, number, other = match.groups()
+        if power:
+            tokens.append(("pow", power))
+        elif name:
+            tokens.append(("name", name))
+        elif number:
+            tokens.append(("number", number))
+        elif other is not None and not other.isspace():
+            tokens.append((other, other))
+    return tokens
+
+
+def check_unit_text(text: object) -> str:
+    """Refuse a unit string whose evaluation by pint would not be small and bounded.
+
+    Returns:
+        ``text``, unchanged.
+
+    Raises:
+        InvalidUnit: not a short string of unit notation, too many tokens or levels of
+            parentheses, an exponent that is not a plain number within ``±MAX_UNIT_EXPONENT``,
+            an exponent of an exponent (``9**9**9``), a number glued to a name (``1e400``),
+            or a division by zero.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidUnit(f"invalid unit {text!r}: {_FIX}")
+    if len(text) > MAX_UNIT_CHARS:
+        raise InvalidUnit(
+            f"unit {text[:20]!r}... is {len(text)} characters, more than {MAX_UNIT_CHARS}: {_FIX}"
+        )
+    if not _UNIT_TEXT_RE.fullmatch(text):
+        raise InvalidUnit(f"invalid unit {text!r}: {_FIX}")
+    tokens = _tokens(text)
+    if len(tokens) > MAX_UNIT_TOKENS:
+        raise InvalidUnit(f"unit {text!r} has {len(tokens)} tokens, more than {MAX_UNIT_TOKENS}")
+    # Per open group, the largest power any factor inside it is raised to so far.
+    groups = [1.0]
+    for index, (kind, token) in enumerate(tokens):
+        after = tokens[index + 1 :]
+        if kind == "number" and (len(token) > 12 or (after and after[0][0] == "name")):
+            raise InvalidUnit(
+                f"unit {text!r}: number {token!r} is not an exponent; write exponents as "
+                "'m**2' (units carry no numbers)"
+            )
+        if kind == "/" and after and after[0][0] == "number" and float(after[0][1]) == 0:
+            raise InvalidUnit(f"unit {text!r} divides by zero: {_FIX}")
+        if kind == "(":
+            groups.append(1.0)
+            if len(groups) > MAX_UNIT_NESTING + 1:
+                raise InvalidUnit(
+                    f"unit {text!r} nests parentheses deeper than {MAX_UNIT_NESTING} levels"
+                )
+        elif kind == ")":
+            if len(groups) == 1:
+                raise InvalidUnit(f"unit {text!r} has an unmatched ')': {_FIX}")
+            inner = groups.pop()
+            power = _exponent(text, after) if after[:1] and after[0][0] == "pow" else 1.0
+            _raise_power(text, groups, inner * power)
+        elif kind in ("name", "number"):
+            power = _exponent(text, after) if after[:1] and after[0][0] == "pow" else 1.0
+            _raise_power(text, groups, power)
+        elif kind == "pow" and (index == 0 or tokens[index - 1][0] not in ("name", "number", ")")):
+            raise InvalidUnit(f"unit {text!r}: '{token}' follows no unit: {_FIX}")
+    if len(groups) > 1:
+        raise InvalidUnit(f"unit {text!r} has an unclosed '(': {_FIX}")
+    return text
+
+
+def _raise_power(text: str, groups: list[float], power: float) -> None:
+    if power > MAX_UNIT_EXPONENT:
+        raise InvalidUnit(
+            f"unit {text!r} raises a factor to a power of {power:g}, beyond "
+            f"±{MAX_UNIT_EXPONENT}: {_FIX}"
+        )
+    groups[-1] = max(groups[-1], power)
+
+
+def _exponent(text: str, after: list[tuple[str, str]]) -> float:
+    """The magnitude of the exponent in ``after`` (``**``, ``[-]NUMBER``), not raised again."""
+    sign = 2 if after[1:2] and after[1][0] == "-" else 1
+    if len(after) <= sign or after[sign][0] != "number":
+        raise InvalidUnit(
+            f"unit {text!r}: an exponent must be a plain number such as 2, -1 or 0.5 "
+            "(no names or parentheses after '**')"
+        )
+    value = after[sign][1]
+    if len(after) > sign + 1 and after[sign + 1][0] == "pow":
+        raise InvalidUnit(
+            f"unit {text!r} raises an exponent to a power ({value}**...): one exponent per "
+            "factor, e.g. 'm**2'"
+        )
+    magnitude = float(value)
+    if magnitude > MAX_UNIT_EXPONENT:
+        raise InvalidUnit(
+            f"unit {text!r} has exponent {value}, beyond ±{MAX_UNIT_EXPONENT}: {_FIX}"
+        )
+    return max(magnitude, 1.0)
 
 
 @functools.cache
@@ -53,21 +174,18 @@ def parse_unit(text: str) -> pint.Unit:
     """Parse a unit string (``m/s**2``, ``kg``, ``dimensionless``) into a pint unit.
 
     Raises:
-        InvalidUnit: the text is not a unit pint knows.
+        InvalidUnit: the text is out of bounds (:func:`check_unit_text`) or not a unit pint
+            knows.
     """
     import pint
 
-    if not isinstance(text, str) or not _UNIT_TEXT_RE.fullmatch(text):
-        raise InvalidUnit(
-            f"invalid unit {text!r}: write a pint unit such as 'm/s**2', 'kg' or 'dimensionless'"
-        )
+    check_unit_text(text)
     registry = unit_registry()
+    errors = (pint.errors.PintError, AttributeError, SyntaxError, TypeError, ValueError)
     try:
         quantity = registry.parse_expression(text)
-    except (pint.errors.PintError, AttributeError, SyntaxError, TypeError, ValueError) as exc:
-        raise InvalidUnit(
-            f"unknown unit {text!r}: write a pint unit such as 'm/s**2', 'kg' or 'dimensionless'"
-        ) from exc
+    except (*errors, ArithmeticError) as exc:
+        raise InvalidUnit(f"unknown unit {text!r}: {_FIX}") from exc
     if not isinstance(quantity, registry.Quantity):
         return registry.dimensionless
     if quantity.magnitude != 1:
