@@ -2,17 +2,17 @@
 
 A signature is a Sigstore bundle (``application/vnd.dev.sigstore.bundle.v0.3+json``) holding
 a DSSE envelope over an in-toto statement whose predicate lists every file of the module
-with its sha256: the format of the ``model_signing`` package, so a pulled folder and its
-bundle verify with ``model_signing verify key`` too. Bundles are made by that package's
-elliptic-key signer (P-256/384/521 keys, PEM); they live beside the version's record
-(:meth:`Registry.add_signature`) and never change the module digest. A signer is named by
-the sha256 of its public key (SubjectPublicKeyInfo PEM), the key hint the bundle carries.
+with its sha256 (or, with ``--hash blake3``, its BLAKE3): the format of the
+``model_signing`` package, so a pulled folder and its bundle verify with ``model_signing
+verify key`` too. Bundles are made by that package's elliptic-key signer (P-256/384/521
+keys, PEM); they live beside the version's record (:meth:`Registry.add_signature`) and never
+change the module digest. A signer is named by the sha256 of its public key (the
+SubjectPublicKeyInfo PEM), the key hint the bundle carries.
 
-Verification is done here, with ``cryptography`` alone, checking exactly what the upstream
-verifier checks (key hint, ECDSA over the DSSE pre-authentication encoding, payload and
-predicate types, the statement's root digest, every file and no other): importing
-``model_signing`` costs about 0.35 s, more than a whole pull, and a trust policy sits on
-the pull path.
+Verification is done here, with ``cryptography`` alone, checking what the upstream verifier
+checks (key hint, ECDSA over the DSSE pre-authentication encoding, payload and predicate
+types, the statement's root digest, every file and no other): importing ``model_signing``
+costs about 0.35 s, more than a whole pull, and a trust policy sits on the pull path.
 
 A trust policy, ``MODREG_TRUSTED_KEYS=path[:path...]`` (PEM public keys or certificates,
 several per file allowed), makes pulls refuse modules without a valid signature from one
@@ -29,10 +29,10 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from modreg.errors import ConfigError, ModregError, SignatureError
 
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from modreg.registry import Registry, VersionRecord
 
 __all__ = [
+    "Digests",
     "SignResult",
     "SignatureCheck",
     "TrustedKey",
@@ -63,6 +64,7 @@ BUNDLE_MEDIA_PREFIX = "application/vnd.dev.sigstore.bundle"
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://model_signing/signature/v1.0"
+HASHES = ("sha256", "blake3")
 MAX_BUNDLE_BYTES = 1 << 22  # a module has few files: a bigger bundle is not one of ours
 _PEM_BLOCK = "-----BEGIN "
 
@@ -226,20 +228,34 @@ def _private_key(key_path: Path, password: str | None) -> Any:
 
 
 # -- signing -----------------------------------------------------------------------------------
-def sign_folder(folder: str | Path, key: str | Path, *, password: str | None = None) -> bytes:
+def sign_folder(
+    folder: str | Path,
+    key: str | Path,
+    *,
+    password: str | None = None,
+    algorithm: str = "sha256",
+) -> bytes:
     """A model-signing bundle over every file of ``folder``, made by the upstream signer.
 
+    Args:
+        algorithm: the file hash the statement lists, ``sha256`` (the format's default) or
+            ``blake3`` (what modreg records verify on every pull, so a trusted pull needs no
+            second pass over the bytes).
+
     Raises:
-        SignatureError: the key cannot be used.
+        SignatureError: the key cannot be used, or the algorithm is not one of those two.
     """
     from model_signing import hashing
     from model_signing._signing import sign_ec_key
     from model_signing._signing import signing as ms_signing
 
+    if algorithm not in HASHES:
+        raise SignatureError(f"hash {algorithm!r} is not supported: use one of {list(HASHES)}")
     _private_key(Path(key), password)
     signer = sign_ec_key.Signer(Path(key), password)
-    manifest = hashing.Config().hash(Path(folder))  # type: ignore[no-untyped-call]
-    signature = signer.sign(ms_signing.Payload(manifest))
+    chosen: Literal["sha256", "blake3"] = "blake3" if algorithm == "blake3" else "sha256"
+    config = hashing.Config().use_file_serialization(hashing_algorithm=chosen)  # type: ignore[no-untyped-call]
+    signature = signer.sign(ms_signing.Payload(config.hash(Path(folder))))
     with tempfile.TemporaryDirectory(prefix="modreg-sign-") as tmp:
         out = Path(tmp) / "model.sig"
         signature.write(out)
@@ -247,9 +263,17 @@ def sign_folder(folder: str | Path, key: str | Path, *, password: str | None = N
 
 
 def sign(
-    registry: Registry, ref: str, key: str | Path, *, password: str | None = None
+    registry: Registry,
+    ref: str,
+    key: str | Path,
+    *,
+    password: str | None = None,
+    algorithm: str = "sha256",
 ) -> SignResult:
     """Sign a published version: pull it fresh, sign its files, store the bundle beside it.
+
+    Signing again with the same key changes nothing (ECDSA is randomised: a second bundle
+    would be other bytes, and stored signatures are immutable).
 
     Raises:
         SignatureError: the key cannot be used, or the bundle would not verify.
@@ -260,29 +284,79 @@ def sign(
     public = _private_key(Path(key), password).public_key()  # key problems before any pull
     me = TrustedKey(fingerprint(public), str(key), public)
     stored = registry.signatures(record.ref).get(me.fingerprint)
-    if stored is not None:  # ECDSA is randomised: signing again would make other bytes
-        verify_bundle(stored, _record_files(record), [me], ref=record.ref)
+    if stored is not None:
+        verify_bundle(stored, Digests.of_record(record), [me], ref=record.ref)
         return SignResult(record.ref, me.fingerprint, created=False)
     with tempfile.TemporaryDirectory(prefix="modreg-sign-") as tmp:
         folder = Path(tmp) / record.name.rpartition("/")[2]
         registry.pull(record.ref, to=folder)
-        bundle = sign_folder(folder, key, password=password)
-    verify_bundle(bundle, _record_files(record), [me], ref=record.ref)
+        bundle = sign_folder(folder, key, password=password, algorithm=algorithm)
+    verify_bundle(bundle, Digests.of_record(record), [me], ref=record.ref)
     created = registry.add_signature(record.ref, me.fingerprint, bundle)
     return SignResult(record.ref, me.fingerprint, bool(created))
 
 
 # -- verification ------------------------------------------------------------------------------
-def folder_hashes(folder: str | Path) -> dict[str, str]:
-    """File name -> sha256 hex of every plain file in a (flat) module folder."""
+def folder_hashes(folder: str | Path, algorithm: str = "sha256") -> dict[str, str]:
+    """File name -> hex digest of every plain file in a (flat) module folder."""
+    from blake3 import blake3
+
     hashes = {}
     for path in sorted(Path(folder).iterdir()):
-        digest = hashlib.sha256()
+        if algorithm == "blake3":
+            hasher = blake3()
+            hasher.update_mmap(path)
+            hashes[path.name] = hasher.hexdigest()
+            continue
         with path.open("rb") as handle:
-            while chunk := handle.read(1 << 20):
-                digest.update(chunk)
-        hashes[path.name] = digest.hexdigest()
+            hashes[path.name] = hashlib.file_digest(handle, "sha256").hexdigest()
     return hashes
+
+
+class Digests:
+    """The digests a bundle is checked against, per algorithm, computed only when asked.
+
+    ``of_record`` takes them from a version's record (``verify`` re-hashes the objects);
+    ``of_pull`` from a folder just pulled: blake3 from the record, which the pull checked
+    every byte against, sha256 by hashing the folder again.
+    """
+
+    def __init__(self, compute: Callable[[str], Mapping[str, str]]) -> None:
+        self._compute = compute
+        self._known: dict[str, Mapping[str, str]] = {}
+
+    def of(self, algorithm: str) -> Mapping[str, str]:
+        if algorithm not in self._known:
+            self._known[algorithm] = self._compute(algorithm)
+        return self._known[algorithm]
+
+    @classmethod
+    def of_folder(cls, folder: str | Path) -> Digests:
+        return cls(lambda algorithm: folder_hashes(folder, algorithm))
+
+    @classmethod
+    def of_record(cls, record: VersionRecord | Module) -> Digests:
+        return cls(lambda algorithm: _recorded(record, algorithm, None))
+
+    @classmethod
+    def of_pull(cls, record: VersionRecord | Module, folder: str | Path) -> Digests:
+        return cls(lambda algorithm: _recorded(record, algorithm, Path(folder)))
+
+
+def _recorded(
+    record: VersionRecord | Module, algorithm: str, folder: Path | None
+) -> Mapping[str, str]:
+    blake3s = {e.path: e.blake3 for e in record.files if e.blake3 is not None}
+    if algorithm == "blake3" and len(blake3s) == len(record.files):
+        return blake3s
+    if folder is not None:
+        return folder_hashes(folder, algorithm)
+    if algorithm == "sha256":
+        return {e.path: e.sha256 for e in record.files}
+    raise SignatureError(
+        f"{record.ref} was recorded without blake3 hashes, which its signature lists: pull it "
+        "and check the folder instead"
+    )
 
 
 def _parse_bundle(bundle: bytes, ref: str) -> dict[str, Any]:
@@ -356,29 +430,32 @@ def _check_signature(key: TrustedKey, payload: bytes, sig: bytes, ref: str) -> N
         ) from None
 
 
-def _statement_files(payload: bytes, ref: str) -> dict[str, str]:
-    """File name -> sha256 the signed statement lists, its root digest checked."""
+def _statement_files(payload: bytes, ref: str) -> tuple[str, dict[str, str]]:
+    """(hash algorithm, file name -> digest) the signed statement lists, root digest checked."""
     try:
         statement = json.loads(payload)
         assert statement["_type"] == STATEMENT_TYPE
         assert statement["predicateType"] == PREDICATE_TYPE
         (subject,) = statement["subject"]
         root = subject["digest"]["sha256"]
-        resources = statement["predicate"]["resources"]
-        assert statement["predicate"]["serialization"]["method"] == "files"
+        serialization = statement["predicate"]["serialization"]
+        assert serialization["method"] == "files"
+        algorithm = serialization["hash_type"]
         files: dict[str, str] = {}
         total = hashlib.sha256()
-        for resource in resources:
-            assert resource["algorithm"] == "sha256"
+        for resource in statement["predicate"]["resources"]:
+            assert resource["algorithm"] == algorithm
             files[str(resource["name"])] = str(resource["digest"])
             total.update(bytes.fromhex(resource["digest"]))
     except (AssertionError, KeyError, TypeError, ValueError, RecursionError):
         raise SignatureError(
             f"signed statement of {ref} is not a model-signing v1.0 file manifest"
         ) from None
+    if algorithm not in HASHES:
+        raise SignatureError(f"signature of {ref} lists {algorithm} hashes: modreg checks {HASHES}")
     if total.hexdigest() != root:
         raise SignatureError(f"signed statement of {ref} is inconsistent (root digest differs)")
-    return files
+    return algorithm, files
 
 
 def _compare_files(signed: Mapping[str, str], actual: Mapping[str, str], ref: str) -> None:
@@ -394,9 +471,9 @@ def _compare_files(signed: Mapping[str, str], actual: Mapping[str, str], ref: st
 
 
 def verify_bundle(
-    bundle: bytes, files: Mapping[str, str], keys: Sequence[TrustedKey], *, ref: str = "module"
+    bundle: bytes, digests: Digests, keys: Sequence[TrustedKey], *, ref: str = "module"
 ) -> TrustedKey:
-    """Check ``bundle`` signs exactly ``files`` (name -> sha256) with one of ``keys``.
+    """Check ``bundle`` signs exactly the files ``digests`` describes, with one of ``keys``.
 
     Returns:
         The key that signed.
@@ -415,16 +492,13 @@ def verify_bundle(
             f"(trusted: {', '.join(k.short for k in keys) or 'none'})"
         )
     _check_signature(key, payload, sig, ref)
-    _compare_files(_statement_files(payload, ref), files, ref)
+    algorithm, signed = _statement_files(payload, ref)
+    _compare_files(signed, digests.of(algorithm), ref)
     return key
 
 
-def _record_files(record: VersionRecord) -> dict[str, str]:
-    return {entry.path: entry.sha256 for entry in record.files}
-
-
 def _judge(
-    ref: str, signer: str, bundle: bytes, files: Mapping[str, str], keys: Sequence[TrustedKey]
+    ref: str, signer: str, bundle: bytes, digests: Digests, keys: Sequence[TrustedKey]
 ) -> SignatureCheck:
     try:
         data = _parse_bundle(bundle, ref)
@@ -432,10 +506,11 @@ def _judge(
         if hint != signer:
             raise SignatureError(f"bundle stored as signer {signer[:16]} names key {hint[:16]}")
         payload, _ = _envelope(data, ref)
-        _compare_files(_statement_files(payload, ref), files, ref)
+        algorithm, signed = _statement_files(payload, ref)
+        _compare_files(signed, digests.of(algorithm), ref)
         if not any(k.fingerprint == signer for k in keys):
             return SignatureCheck(ref, signer, "unknown", "covers every file; key not trusted here")
-        key = verify_bundle(bundle, files, keys, ref=ref)
+        key = verify_bundle(bundle, digests, keys, ref=ref)
     except SignatureError as exc:
         return SignatureCheck(ref, signer, "bad", str(exc))
     return SignatureCheck(ref, signer, "ok", f"valid, by trusted key {key.source}")
@@ -455,19 +530,25 @@ def check_signatures(
     checks = []
     for ref in refs:
         record = registry.resolve(ref)
-        files = _record_files(record)
+        digests = Digests.of_record(record)
         for signer, bundle in sorted(registry.signatures(record.ref).items()):
-            checks.append(_judge(record.ref, signer, bundle, files, keys))
+            checks.append(_judge(record.ref, signer, bundle, digests, keys))
     return checks
 
 
 def enforce_trust(
-    registry: Registry, record: VersionRecord, folder: str | Path, keys: Sequence[TrustedKey]
+    registry: Registry,
+    record: VersionRecord | Module,
+    folder: str | Path,
+    keys: Sequence[TrustedKey],
 ) -> TrustedKey:
-    """Refuse ``folder`` (a pull of ``record``) unless a trusted key validly signed its files.
+    """Refuse ``folder`` unless a trusted key validly signed its files.
 
-    The folder's bytes are hashed again (sha256, what the signature covers) rather than
-    trusting the record: a signature guards against a registry that was written to.
+    ``folder`` is what ``registry.pull`` of ``record`` returned, every byte checked against
+    the record's blake3: a statement listing blake3 is compared with those (the bytes are
+    not read again); one listing sha256 (the format's default) is compared with the folder
+    hashed again, never with the record's claims, since a signature must hold even against
+    a registry that was written to.
 
     Raises:
         SignatureError: no signature, or none valid by a key in ``keys``; the message names
@@ -480,14 +561,14 @@ def enforce_trust(
             f"refusing {record.ref}: it is not signed, and {TRUST_ENV} trusts only signed "
             f"modules (keys {trusted}); sign it with 'modreg sign {record.ref} --key KEY'"
         )
-    files = folder_hashes(folder)
+    digests = Digests.of_pull(record, folder)
     reasons = []
     for signer, bundle in sorted(bundles.items()):
         if not any(k.fingerprint == signer for k in keys):
             reasons.append(f"key {signer[:16]} is not trusted")
             continue
         try:
-            return verify_bundle(bundle, files, keys, ref=record.ref)
+            return verify_bundle(bundle, digests, keys, ref=record.ref)
         except SignatureError as exc:
             reasons.append(str(exc))
     raise SignatureError(
@@ -517,7 +598,7 @@ def trusted_pull(
     fresh = to is not None and not Path(to).exists()
     module = registry.pull(ref, to=to)
     try:
-        enforce_trust(registry, registry.resolve(module.ref), module.path, policy)
+        enforce_trust(registry, module, module.path, policy)
     except BaseException:
         if fresh:
             shutil.rmtree(module.path, ignore_errors=True)

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from modreg.errors import SignatureError
 from modreg.signing import (
+    Digests,
     check_signatures,
     export_signatures,
     folder_hashes,
@@ -88,7 +89,7 @@ def test_bundle_lists_every_file_and_verifies(folder: Path, keys: dict[str, tupl
     listed = {r["name"]: r["digest"] for r in statement["predicate"]["resources"]}
     assert listed == folder_hashes(folder)
     assert set(listed) == {"modreg.yaml", "weights.safetensors"}
-    assert verify_bundle(bundle, folder_hashes(folder), trusted).source == str(keys["team"][1])
+    assert verify_bundle(bundle, Digests.of_folder(folder), trusted).source == str(keys["team"][1])
 
 
 @pytest.mark.parametrize(
@@ -110,7 +111,7 @@ def test_tampered_or_truncated_bundle_is_one_clear_error(
     }.get(edit) or _tamper(bundle, edit)
     trusted = load_trusted_keys([keys["team"][1]])
     with pytest.raises(SignatureError, match=message) as info:
-        verify_bundle(bad, folder_hashes(folder), trusted, ref="examples/drag-mlp@0.1.0")
+        verify_bundle(bad, Digests.of_folder(folder), trusted, ref="examples/drag-mlp@0.1.0")
     assert "\n" not in str(info.value)
 
 
@@ -119,18 +120,18 @@ def test_changed_file_and_extra_file_are_named(folder: Path, keys: dict[str, tup
     trusted = load_trusted_keys([keys["team"][1]])
     (folder / "README.md").write_text("added after signing\n")
     with pytest.raises(SignatureError, match=r"README\.md not signed"):
-        verify_bundle(bundle, folder_hashes(folder), trusted)
+        verify_bundle(bundle, Digests.of_folder(folder), trusted)
     (folder / "README.md").unlink()
     (folder / "modreg.yaml").write_text((folder / "modreg.yaml").read_text() + "\n")
     with pytest.raises(SignatureError, match=r"modreg\.yaml differs"):
-        verify_bundle(bundle, folder_hashes(folder), trusted)
+        verify_bundle(bundle, Digests.of_folder(folder), trusted)
 
 
 def test_unknown_key_names_the_signer(folder: Path, keys: dict[str, tuple[Path, Path]]):
     bundle = sign_folder(folder, keys["other"][0])
     trusted = load_trusted_keys([keys["team"][1]])
     with pytest.raises(SignatureError, match="not trusted") as info:
-        verify_bundle(bundle, folder_hashes(folder), trusted, ref="x/y@1.0.0")
+        verify_bundle(bundle, Digests.of_folder(folder), trusted, ref="x/y@1.0.0")
     assert trusted[0].short in str(info.value)
 
 
@@ -339,3 +340,35 @@ def test_cli_sign_verify_and_pull_under_a_policy(
     assert code == 1
     assert err.startswith("error: key ")
     assert _tree(registry_path) == records
+
+
+def test_blake3_statements_verify_here_and_upstream(
+    registry: Registry, keys: dict[str, tuple[Path, Path]], tmp_path: Path
+) -> None:
+    ref = "examples/drag-mlp@0.1.0"
+    result = sign(registry, ref, keys["team"][0], algorithm="blake3")
+    bundle = registry.signatures(ref)[result.signer]
+    statement = json.loads(base64.b64decode(json.loads(bundle)["dsseEnvelope"]["payload"]))
+    assert {r["algorithm"] for r in statement["predicate"]["resources"]} == {"blake3"}
+    trusted = load_trusted_keys([keys["team"][1]])
+    module = trusted_pull(registry, ref, to=tmp_path / "pulled", keys=trusted)
+    assert [c.status for c in check_signatures(registry, trusted)] == ["ok"]
+    (path,) = export_signatures(registry, ref, tmp_path / "sigs")
+    # the upstream CLI hashes with sha256 only; its Python API reads the statement's hash
+    script = (
+        "import sys, model_signing.verifying as v; v.Config().use_elliptic_key_verifier("
+        "public_key=sys.argv[3]).verify(sys.argv[1], sys.argv[2])"
+    )
+    upstream = subprocess.run(
+        [sys.executable, "-c", script, str(module.path), str(path), str(keys["team"][1])],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert upstream.returncode == 0, upstream.stderr + upstream.stdout
+    (module.path / "modreg.yaml").write_text("changed after the pull\n")
+    with pytest.raises(SignatureError, match=r"modreg\.yaml differs"):
+        verify_bundle(bundle, Digests.of_folder(module.path), trusted)
+    with pytest.raises(SignatureError, match="not supported"):
+        sign(registry, "physics/gravity", keys["team"][0], algorithm="md5")

@@ -186,6 +186,12 @@ def sign(
         str | None,
         typer.Option("--password-env", help="Variable holding the key's password, if any."),
     ] = None,
+    hash_: Annotated[
+        str,
+        typer.Option(
+            "--hash", help="File hash the statement lists: sha256, or blake3 (faster checks)."
+        ),
+    ] = "sha256",
     registry: RegistryOption = None,
 ) -> None:
     """Sign a published version (OpenSSF model-signing bundle); stored beside its record."""
@@ -199,7 +205,7 @@ def sign(
         password = os.environ.get(password_env)
         if password is None:
             raise ConfigError(f"--password-env {password_env}: that variable is not set")
-    result = run(_registry(registry), ref, key, password=password)
+    result = run(_registry(registry), ref, key, password=password, algorithm=hash_)
     if not result.created:
         print(
             f"note: {result.ref} was already signed by this key; nothing changed", file=sys.stderr
