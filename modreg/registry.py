@@ -54,6 +54,7 @@ from modreg._remote_cache import RemoteCache
 from modreg.errors import (
     IntegrityError,
     InvalidModule,
+    ModregError,
     ModuleNotFound,
     NotARegistry,
     StoreError,
@@ -663,6 +664,17 @@ def _within(path: Path, root: Path) -> bool:
         return path.resolve().is_relative_to(root.resolve())
     except OSError:
         return False
+
+
+def _validated(staged: Path, directory: Path) -> Module:
+    """The module in ``staged``; errors name the user's folder, not the staging copy."""
+    try:
+        return Module.from_dir(staged)
+    except ModregError as exc:
+        message = str(exc).replace(str(staged), str(directory))
+        if message == str(exc):
+            raise
+        raise type(exc)(message) from exc
 
 
 def _regular_files(directory: Path) -> list[str] | None:

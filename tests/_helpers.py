@@ -47,14 +47,24 @@ def write_network_module(
     return directory
 
 
-def publish_worker(registry: str, sources: list[str], ready: object, results: object) -> None:
+def publish_worker(
+    registry: str,
+    sources: list[str],
+    ready: object,
+    results: object,
+    env: dict[str, str] | None = None,
+) -> None:
     """Child-process body: signal readiness, then publish each source, reporting outcomes.
 
-    ``ready`` is a multiprocessing Event-like object (or Barrier) and ``results`` a Queue.
+    ``ready`` is a multiprocessing Event-like object (or Barrier) and ``results`` a Queue;
+    ``env`` is set first (a forkserver child inherits the server's environment, not ours).
     """
+    import os
+
     from modreg.errors import VersionExists
     from modreg.registry import Registry
 
+    os.environ.update(env or {})
     reg = Registry(registry)
     wait = getattr(ready, "wait", None)
     if wait is not None and not hasattr(ready, "set"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import shutil
 import threading
+import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ KILL_POINTS = 24
 def ctx() -> Any:
     """A forkserver with modreg preloaded: children start in milliseconds, as real processes."""
     context = mp.get_context("forkserver")
-    context.set_forkserver_preload(["modreg.registry", "tests._helpers", __name__])
+    context.set_forkserver_preload(["modreg.registry", "tests._helpers", "boto3", __name__])
     return context
 
 
@@ -45,7 +46,7 @@ def _sources(root: Path, count: int, *, hidden: int, same_version: bool = False)
 
 def _assert_consistent(registry: Registry, out: Path) -> int:
     """Every visible version pulls verified; verify finds nothing damaged."""
-    versions = registry.store.versions("test/net")
+    versions = registry.versions("test/net")
     for version in versions:
         registry.pull(f"test/net@{version}", to=out / version)
     assert registry.verify().ok
@@ -119,40 +120,59 @@ def test_kill_9_during_publish_never_leaves_a_broken_version(ctx: Any, tmp_path:
     assert _assert_consistent(registry, tmp_path / "final") == len(sources)
 
 
-def _race(ctx: Any, registry_dir: str, sources: list[str]) -> Counter[str]:
+def _race(ctx: Any, registry: str, sources: list[str], env: dict[str, str]) -> Counter[str]:
     barrier, results = ctx.Barrier(len(sources)), ctx.Queue()
     children = [
-        ctx.Process(target=publish_worker, args=(registry_dir, [s], barrier, results))
+        ctx.Process(target=publish_worker, args=(registry, [s], barrier, results, env))
         for s in sources
     ]
     for child in children:
         child.start()
-    outcomes = Counter(results.get(timeout=60)[1] for _ in children)
+    outcomes = Counter(results.get(timeout=120)[1] for _ in children)
     for child in children:
         child.join()
         assert child.exitcode == 0
     return outcomes
 
 
-def test_16_publishers_of_one_version_exactly_one_wins(ctx: Any, tmp_path: Path) -> None:
-    sources = _sources(tmp_path / "src", 16, hidden=2000, same_version=True)
-    outcomes = _race(ctx, str(tmp_path / "registry"), sources)
-    assert outcomes == Counter(created=1, refused=15)
-    registry = Registry(tmp_path / "registry")
-    assert list(registry.store.versions("test/net")) == ["1.0.0"]
-    assert registry.verify().ok
+@pytest.fixture(params=["local", "s3"])
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, dict[str, str]]:
+    """A fresh registry location on each real backend, and the environment that reaches it."""
+    if request.param == "local":
+        return str(tmp_path / "registry"), {}
+    server = request.getfixturevalue("s3_env")
+    return f"s3://modreg-test/race-{uuid.uuid4().hex[:12]}", dict(server.env)
 
 
-def test_16_publishers_of_identical_bytes_all_succeed(ctx: Any, tmp_path: Path) -> None:
+def test_16_publishers_of_one_version_exactly_one_wins(
+    ctx: Any, tmp_path: Path, location: tuple[str, dict[str, str]]
+) -> None:
+    """Races of 16 processes, each publishing other bytes as one name@version (ten on S3)."""
+    where, env = location
+    for race in range(10 if "://" in where else 2):
+        sources = _sources(tmp_path / f"src{race}", 16, hidden=500 + race, same_version=True)
+        registry_location = f"{where}-{race}" if "://" in where else f"{where}{race}"
+        outcomes = _race(ctx, registry_location, sources, env)
+        assert outcomes == Counter(created=1, refused=15)
+        registry = Registry(registry_location)
+        assert list(registry.versions("test/net")) == ["1.0.0"]
+        assert registry.verify().ok
+
+
+def test_16_publishers_of_identical_bytes_all_succeed(
+    ctx: Any, tmp_path: Path, location: tuple[str, dict[str, str]]
+) -> None:
     source = _sources(tmp_path / "src", 1, hidden=2000)[0]
-    outcomes = _race(ctx, str(tmp_path / "registry"), [source] * 16)
+    outcomes = _race(ctx, location[0], [source] * 16, location[1])
     assert outcomes == Counter(created=1, identical=15)
 
 
-def test_16_publishers_of_distinct_versions_all_land(ctx: Any, tmp_path: Path) -> None:
+def test_16_publishers_of_distinct_versions_all_land(
+    ctx: Any, tmp_path: Path, location: tuple[str, dict[str, str]]
+) -> None:
     sources = _sources(tmp_path / "src", 16, hidden=2000)
-    outcomes = _race(ctx, str(tmp_path / "registry"), sources)
+    outcomes = _race(ctx, location[0], sources, location[1])
     assert outcomes == Counter(created=16)
-    registry = Registry(tmp_path / "registry")
+    registry = Registry(location[0])
     assert len(registry.list()[0].versions) == 16
     assert _assert_consistent(registry, tmp_path / "out") == 16

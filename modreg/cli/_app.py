@@ -33,10 +33,10 @@ app.command("distill")(distill)
 check_app.command("dependents")(_deps.check_dependents)
 
 
-def _registry(location: str | None) -> Registry:
+def _registry(location: str | None, *, offline: bool = False) -> Registry:
     from modreg.registry import Registry
 
-    return Registry(location)
+    return Registry(location, offline=True if offline else None)
 
 
 def _stderr(message: str) -> None:
@@ -62,13 +62,41 @@ def pull(
         Path | None, typer.Option("--to", help="Directory to write the module into.")
     ] = None,
     registry: RegistryOption = None,
+    offline: Annotated[
+        bool,
+        typer.Option(
+            "--offline", help="Serve a remote registry from the local cache only (no network)."
+        ),
+    ] = False,
 ) -> None:
     """Fetch a verified copy of a module; print its directory."""
     from modreg.signing import trusted_pull  # MODREG_TRUSTED_KEYS: refuse unsigned modules
 
-    module = trusted_pull(_registry(registry), ref, to=to)
+    module = trusted_pull(_registry(registry, offline=offline), ref, to=to)
     _stderr(f"pulled {module.ref} {module.digest}")
     print(module.path)
+
+
+@app.command()
+def copy(
+    ref: Annotated[
+        str | None, typer.Argument(help="NAME@SPEC to copy (or --all).", show_default=False)
+    ] = None,
+    to: Annotated[str, typer.Option("--to", help="Target registry (path or URI).")] = "",
+    copy_all: Annotated[bool, typer.Option("--all", help="Copy every version.")] = False,
+    registry: RegistryOption = None,
+) -> None:
+    """Copy versions byte for byte to another registry (digests kept; safe to re-run)."""
+    from modreg.errors import ConfigError
+    from modreg.registry import Registry
+
+    if not to or (ref is None) == (not copy_all):
+        raise ConfigError("give one NAME@SPEC or --all, and --to REGISTRY: nothing was copied")
+    source, target = _registry(registry), Registry(to)
+    for one in source.refs() if copy_all else [str(ref)]:
+        result = source.copy(one, target)
+        state = "copied" if result.created else "already there"
+        print(f"{state} {result.ref} {result.digest}")
 
 
 @app.command("list")

@@ -13,7 +13,8 @@ RegistryOption = Annotated[
     typer.Option(
         "--registry",
         "-r",
-        help="Registry path or file:// URI (default: $MODREG_REGISTRY or $MODREG_HOME/registry).",
+        help="Registry path or URI: file://, s3://BUCKET/PREFIX (default: $MODREG_REGISTRY "
+        "or $MODREG_HOME/registry).",
         show_default=False,
     ),
 ]

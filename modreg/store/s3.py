@@ -85,8 +85,13 @@ class S3Store(AbstractStore):
         import boto3
         from botocore.config import Config
 
+        # AWS_MAX_ATTEMPTS (the standard variable) overrides modreg's default of 8 attempts.
+        text = os.environ.get("AWS_MAX_ATTEMPTS", "").strip()
+        if text and not text.isdigit():
+            raise ConfigError(f"AWS_MAX_ATTEMPTS={text!r} is not a count: set it to e.g. 5")
+        attempts = int(text) if text else 8
         config = Config(
-            retries={"max_attempts": 8, "mode": "standard"},
+            retries={"max_attempts": attempts, "mode": "standard"},
             connect_timeout=5,
             read_timeout=60,
             max_pool_connections=4 * WORKERS,
