@@ -19,7 +19,7 @@ from typing import Any
 
 from modreg.errors import ConfigError, PipelineError
 
-__all__ = ["DEFAULT_TRACKING_URI", "Tracker"]
+__all__ = ["DEFAULT_TRACKING_URI", "Tracker", "import_mlflow"]
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 
@@ -92,12 +92,22 @@ def _flatten(params: Mapping[str, Any], prefix: str) -> dict[str, Any]:
     return flat
 
 
-def _mlflow() -> Any:
+def import_mlflow() -> Any:
+    """``mlflow`` (with ``mlflow.pyfunc`` and ``mlflow.models``), imported quietly.
+
+    mlflow warns about its own type-hint tables at import and logs every database migration;
+    neither is the caller's business. No progress bars on artifact transfers either.
+    """
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import mlflow
+        import mlflow.models
+        import mlflow.pyfunc
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.ERROR)
     return mlflow
+
+
+_mlflow = import_mlflow

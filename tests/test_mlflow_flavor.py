@@ -195,3 +195,26 @@ def test_importing_the_flavor_loads_neither_mlflow_nor_torch() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_the_showcase_registers_one_version_per_digest_on_sqlite(
+    tmp_path: Path, registry: Registry, modules: dict[str, Any], uri: str
+) -> None:
+    from pipelines._mlflow_models import register
+
+    drag = modules["drag"]
+    first = register([drag], registry)
+    again = register([drag], registry)
+    edited = tmp_path / "drag-1.1"
+    edited.mkdir()
+    text = (drag.path / "modreg.yaml").read_text().replace("version: 1.0.0", "version: 1.1.0")
+    (edited / "modreg.yaml").write_text(text)
+    newer = registry.pull(registry.publish(edited).ref)
+    third = register([newer], registry)
+    assert [(r.model, r.version, r.created) for r in first] == [("physics-drag", 1, True)]
+    assert [(r.version, r.created) for r in again] == [(1, False)]
+    assert [(r.version, r.ref, r.uri) for r in third] == [
+        (2, "physics/drag@1.1.0", "models:/physics-drag/2")
+    ]
+    version = mlflow.MlflowClient().get_model_version("physics-drag", "2")
+    assert version.tags["modreg.digest"] == newer.digest

@@ -172,6 +172,9 @@ def save_model(
         InvalidModule: not a module, or a fresh block that has no module yet.
         IntegrityError: a hybrid's part differs from the digest its lockfile pins.
     """
+    from modreg.tracking import import_mlflow
+
+    import_mlflow()
     from mlflow import pyfunc
     from mlflow.models import Model
     from mlflow.models.model import MLMODEL_FILE_NAME
@@ -299,6 +302,9 @@ def load_model(model_uri: str, dst_path: str | None = None) -> ModregModel:
         IntegrityError: a stored module's files no longer hash to the recorded digest.
         InvalidModule: the model is not of the modreg flavor, or its files do not validate.
     """
+    from modreg.tracking import import_mlflow
+
+    import_mlflow()
     from mlflow.tracking.artifact_utils import _download_artifact_from_uri
 
     local = Path(_download_artifact_from_uri(artifact_uri=model_uri, output_path=dst_path))

@@ -45,6 +45,9 @@ def log_model(
     Raises:
         ConfigError: the tracking or registry server refused the model.
     """
+    from modreg.tracking import import_mlflow
+
+    import_mlflow()
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
     from mlflow.models import Model
