@@ -129,11 +129,12 @@ def _ec_key(key: object, source: str) -> EllipticCurvePublicKey:
 
 
 def _public_from_block(block: bytes, source: str) -> EllipticCurvePublicKey:
-    from cryptography import x509
     from cryptography.hazmat.primitives import serialization
 
     try:
         if b"CERTIFICATE" in block.split(b"\n", 1)[0]:
+            from cryptography import x509
+
             cert = x509.load_pem_x509_certificate(block)
             now = dt.datetime.now(dt.UTC)
             if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
