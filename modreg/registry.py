@@ -215,7 +215,7 @@ class Registry:
         """
         self.claim()
         with self._staged(Path(directory)) as staged:
-            module = Module.from_dir(staged)
+            module = _validated(staged, Path(directory))
             if module.kind == "hybrid":  # its parts' ports, units and digests, from here
                 from modreg._files import check_hybrid, registry_parts
 

@@ -214,21 +214,21 @@ class LocalStore:
         removed, strays = 0, []
         now = time.time()
         for entry in os.scandir(tmp):
-            pid = entry.name.split("-", 1)[0]
-            owned = pid.isdigit()
-            if owned and _alive(int(pid)):
-                continue
             info = entry.stat(follow_symlinks=False)
-            if not owned and now - info.st_mtime < min_age:
-                continue
-            if stat.S_ISDIR(info.st_mode):
-                shutil.rmtree(entry.path, ignore_errors=True)
-            elif stat.S_ISREG(info.st_mode) or stat.S_ISLNK(info.st_mode):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(entry.path)
-            else:
+            kind = info.st_mode
+            if not (stat.S_ISDIR(kind) or stat.S_ISREG(kind) or stat.S_ISLNK(kind)):
                 strays.append(f"tmp/{entry.name} is not a file or folder: remove it by hand")
                 continue
+            pid = entry.name.split("-", 1)[0]
+            if pid.isdigit() and _alive(int(pid)):
+                continue
+            if not pid.isdigit() and now - info.st_mtime < min_age:
+                continue
+            if stat.S_ISDIR(kind):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
             removed += 1
         return removed, strays
 
