@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 _CHILD = textwrap.dedent(
@@ -23,8 +24,8 @@ _CHILD = textwrap.dedent(
     from pathlib import Path
     import modreg.spec.manifest, modreg.spec.units, modreg._files, modreg.check._data
     tmp = Path(sys.argv[1])
-    start = time.perf_counter()
     error = "-"
+    start = time.perf_counter()
     try:
         exec(sys.argv[2])
     except Exception as exc:
@@ -36,34 +37,58 @@ _CHILD = textwrap.dedent(
 )
 
 _PORTS = "from modreg.spec.manifest import Port; ports = {'x': Port(unit='m')}\n"
-CASES: dict[str, tuple[str, str]] = {
-    "baseline (imports only)": ("base", "pass"),
-    "unit 'm*9**9**9'": ("units", "modreg.spec.units.parse_unit('m*9**9**9')"),
-    "unit '9**9**7'": ("units", "modreg.spec.units.parse_unit('9**9**7')"),
-    "unit 'm**99999999999999999999'": (
-        "units",
-        "modreg.spec.units.parse_unit('m**99999999999999999999')",
-    ),
+
+
+def _keys(tmp: Path) -> None:
+    (tmp / "keys.yaml").write_text("".join(f"k{i}: 1\n" for i in range(80_000)))
+
+
+def _deep(tmp: Path) -> None:
+    (tmp / "deep.yaml").write_text("a: " + "[" * 10_000 + "]" * 10_000)
+
+
+def _big_manifest(tmp: Path) -> None:
+    (tmp / "big").mkdir(exist_ok=True)
+    with open(tmp / "big" / "modreg.yaml", "wb") as handle:
+        handle.truncate(3 << 30)  # sparse: 3 GB long, no disk used
+
+
+def _wide_csv(tmp: Path) -> None:
+    header = ",".join(f"c{i}" for i in range(10**6))
+    (tmp / "wide.csv").write_text(header + "\n" + ",".join("1" for _ in range(10**6)) + "\n")
+
+
+_UNIT = "modreg.spec.units.parse_unit({!r})"
+# label: (group, setup run here before the child starts, code the child times)
+CASES: dict[str, tuple[str, Callable[[Path], None] | None, str]] = {
+    "baseline (imports only)": ("base", None, "pass"),
+    "unit 'm*9**9**9'": ("units", None, _UNIT.format("m*9**9**9")),
+    "unit '9**9**7'": ("units", None, _UNIT.format("9**9**7")),
+    "unit 'm**99999999999999999999'": ("units", None, _UNIT.format("m**99999999999999999999")),
     "YAML, 80,000 keys (< 1 MiB)": (
         "yaml",
-        "modreg.spec.manifest.parse_manifest(''.join(f'k{i}: 1\\n' for i in range(80_000)))",
+        _keys,
+        "modreg.spec.manifest.parse_manifest((tmp / 'keys.yaml').read_bytes())",
+    ),
+    "  same text, yaml.safe_load alone": (
+        "yaml",
+        _keys,
+        "import yaml; yaml.safe_load((tmp / 'keys.yaml').read_bytes())",
     ),
     "YAML, nesting 10,000 deep": (
         "yaml",
-        "modreg.spec.manifest.parse_manifest('a: ' + '[' * 10_000 + ']' * 10_000)",
+        _deep,
+        "modreg.spec.manifest.parse_manifest((tmp / 'deep.yaml').read_bytes())",
     ),
     "3 GB manifest (sparse file)": (
         "manifest",
-        "d = tmp / 'big'; d.mkdir(exist_ok=True)\n"
-        "f = open(d / 'modreg.yaml', 'wb'); f.truncate(3 << 30); f.close()\n"
-        "modreg._files.scan_module(d)",
+        _big_manifest,
+        "modreg._files.scan_module(tmp / 'big')",
     ),
     "CSV of 10^6 columns": (
         "csv",
-        "p = tmp / 'wide.csv'\n"
-        "p.write_text(','.join(f'c{i}' for i in range(10**6)) + '\\n' + "
-        "','.join('1' for _ in range(10**6)) + '\\n')\n" + _PORTS + "start = time.perf_counter()\n"
-        "modreg.check._data.load_reference(p, ports)",
+        _wide_csv,
+        _PORTS + "modreg.check._data.load_reference(tmp / 'wide.csv', ports)",
     ),
 }
 
@@ -94,9 +119,11 @@ def main() -> None:
     groups = set(filter(None, args.only.split(","))) | {"base"}
     print(f"{'case':34} {'seconds':>9} {'peak MiB':>9}  outcome")
     with tempfile.TemporaryDirectory() as tmp:
-        for label, (group, code) in CASES.items():
+        for label, (group, setup, code) in CASES.items():
             if args.only and group not in groups:
                 continue
+            if setup is not None:
+                setup(Path(tmp))
             r = run_case(code, Path(tmp), args.limit)
             secs = f"{r['seconds']:.3f}" if r["seconds"] is not None else f">{args.limit:g}"
             peak = f"{r['peak_mib']:.0f}" if r["peak_mib"] is not None else "?"

@@ -7,12 +7,15 @@ and checks the output line and the registry's state.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from modreg.errors import InvalidUnit
 from modreg.registry import Registry
@@ -134,6 +137,20 @@ def test_ordinary_units_still_parse(text: str) -> None:
     parse_unit(text)
 
 
+_UNIT_ATOMS = st.sampled_from(
+    ["m", "s", "kg", "N", "9", "99", "0", "1e9", "0.5", "**", "^", "*", "/", "(", ")", "-", " "]
+)
+
+
+@pytest.mark.timeout(120)
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_UNIT_ATOMS, max_size=30).map("".join))
+def test_any_unit_text_parses_or_is_refused_by_name(text: str) -> None:
+    """The rule: whatever the text, parsing ends soon in a unit or an InvalidUnit."""
+    with contextlib.suppress(InvalidUnit):
+        parse_unit(text)
+
+
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("text", ["m*9**9**9", "9**9**7", "m/0", "m**1e400"])
 def test_every_entry_point_refuses_hostile_units(
@@ -205,6 +222,18 @@ def test_deep_yaml_is_a_named_error(
     assert code == 1 and err.count("\n") == 1
     assert "unexpected" not in err and "modreg.yaml" in err
     assert not registry_path.exists() or Registry(registry_path).list() == []
+
+
+def test_deep_units_file_is_a_named_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data, units = tmp_path / "d.csv", tmp_path / "u.yaml"
+    data.write_text("x,y\n" + "".join(f"{i},{2 * i}\n" for i in range(1, 50)))
+    units.write_text(NESTED["flow sequences"])
+    args = ["distill", "--data", data, "--target", "y", "--units", units, "--out", tmp_path / "o"]
+    code, _, err = run_cli(args, capsys)
+    assert code == 1 and err.count("\n") == 1
+    assert "unexpected" not in err and "is not valid YAML" in err
 
 
 def test_deep_json_in_a_weights_header_is_a_named_error(tmp_path: Path) -> None:

@@ -79,7 +79,7 @@ def load_units(path: Path) -> dict[str, str]:
         raise DistillError(f"units file {str(path)!r} does not exist: write COLUMN: UNIT lines")
     try:
         data = yaml.safe_load(path.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+    except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as exc:  # nesting: [[[[...
         raise DistillError(
             f"units file {str(path)!r} is not valid YAML: write one 'COLUMN: UNIT' per line"
         ) from exc

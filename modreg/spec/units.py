@@ -119,11 +119,18 @@ def check_unit_text(text: object) -> str:
         elif kind in ("name", "number"):
             power = _exponent(text, after) if after[:1] and after[0][0] == "pow" else 1.0
             _raise_power(text, groups, power)
-        elif kind == "pow" and (index == 0 or tokens[index - 1][0] not in ("name", "number", ")")):
-            raise InvalidUnit(f"unit {text!r}: '{token}' follows no unit: {_FIX}")
+        elif kind in ("pow", "*", "/") and not _between_operands(tokens, index):
+            raise InvalidUnit(f"unit {text!r}: '{token}' needs a unit on each side: {_FIX}")
     if len(groups) > 1:
         raise InvalidUnit(f"unit {text!r} has an unclosed '(': {_FIX}")
     return text
+
+
+def _between_operands(tokens: list[tuple[str, str]], index: int) -> bool:
+    """Whether the operator at ``index`` has an operand before and after it."""
+    before = index > 0 and tokens[index - 1][0] in ("name", "number", ")")
+    after = index + 1 < len(tokens) and tokens[index + 1][0] in ("name", "number", "(", "-")
+    return before and after
 
 
 def _raise_power(text: str, groups: list[float], power: float) -> None:
@@ -177,14 +184,14 @@ def parse_unit(text: str) -> pint.Unit:
         InvalidUnit: the text is out of bounds (:func:`check_unit_text`) or not a unit pint
             knows.
     """
+    check_unit_text(text)  # before pint is even imported: a refusal costs microseconds
     import pint
 
-    check_unit_text(text)
     registry = unit_registry()
     errors = (pint.errors.PintError, AttributeError, SyntaxError, TypeError, ValueError)
     try:
         quantity = registry.parse_expression(text)
-    except (*errors, ArithmeticError) as exc:
+    except (*errors, ArithmeticError, AssertionError, LookupError) as exc:  # pint's own asserts
         raise InvalidUnit(f"unknown unit {text!r}: {_FIX}") from exc
     if not isinstance(quantity, registry.Quantity):
         return registry.dimensionless
