@@ -23,10 +23,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-import datetime as dt
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -34,11 +32,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from modreg.errors import ConfigError, ModregError, SignatureError
+from modreg._signing_keys import (
+    TRUST_ENV,
+    TrustedKey,
+    fingerprint,
+    load_trusted_keys,
+    private_key,
+    require_crypto,
+    trusted_keys_from_env,
+)
+from modreg.errors import SignatureError
 
 if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
-
     from modreg.module import Module
     from modreg.registry import Registry, VersionRecord
 
@@ -59,27 +64,12 @@ __all__ = [
     "verify_bundle",
 ]
 
-TRUST_ENV = "MODREG_TRUSTED_KEYS"
 BUNDLE_MEDIA_PREFIX = "application/vnd.dev.sigstore.bundle"
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://model_signing/signature/v1.0"
 HASHES = ("sha256", "blake3")
 MAX_BUNDLE_BYTES = 1 << 22  # a module has few files: a bigger bundle is not one of ours
-_PEM_BLOCK = "-----BEGIN "
-
-
-@dataclass(frozen=True)
-class TrustedKey:
-    """A public key a trust policy accepts, with where it came from (for messages)."""
-
-    fingerprint: str
-    source: str
-    key: EllipticCurvePublicKey
-
-    @property
-    def short(self) -> str:
-        return self.fingerprint[:16]
 
 
 @dataclass(frozen=True)
@@ -102,130 +92,6 @@ class SignatureCheck:
 
     def line(self) -> str:
         return f"{self.status.upper()} {self.ref} signer {self.signer[:16]}: {self.message}"
-
-
-# -- keys --------------------------------------------------------------------------------------
-def fingerprint(key: EllipticCurvePublicKey) -> str:
-    """sha256 hex of the key's SubjectPublicKeyInfo PEM: the hint model_signing writes."""
-    from cryptography.hazmat.primitives import serialization
-
-    pem = key.public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return hashlib.sha256(pem).hexdigest()
-
-
-def _ec_key(key: object, source: str) -> EllipticCurvePublicKey:
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    if not isinstance(key, ec.EllipticCurvePublicKey):
-        raise SignatureError(
-            f"key {source} is a {type(key).__name__.lstrip('_')}, not an elliptic-curve key: "
-            "model signing needs EC P-256 keys (openssl ecparam -name prime256v1 -genkey)"
-        )
-    if key.curve.name not in ("secp256r1", "secp384r1", "secp521r1"):
-        raise SignatureError(f"key {source} uses curve {key.curve.name}: use P-256 (prime256v1)")
-    return key
-
-
-def _public_from_block(block: bytes, source: str) -> EllipticCurvePublicKey:
-    from cryptography.hazmat.primitives import serialization
-
-    try:
-        if b"CERTIFICATE" in block.split(b"\n", 1)[0]:
-            from cryptography import x509
-
-            cert = x509.load_pem_x509_certificate(block)
-            now = dt.datetime.now(dt.UTC)
-            if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
-                raise SignatureError(
-                    f"certificate {source} is valid only from {cert.not_valid_before_utc:%Y-%m-%d}"
-                    f" to {cert.not_valid_after_utc:%Y-%m-%d}: it has expired or is not yet "
-                    "valid; ask its owner for a current one"
-                )
-            return _ec_key(cert.public_key(), source)
-        return _ec_key(serialization.load_pem_public_key(block), source)
-    except ValueError as exc:
-        if isinstance(exc, ModregError):
-            raise
-        raise SignatureError(
-            f"key file {source} is not a PEM public key or certificate ({exc}): export one "
-            "with 'openssl ec -in KEY -pubout'"
-        ) from None
-
-
-def _require_crypto(what: str) -> None:
-    """Signing needs the ``sign`` extra; say so instead of failing on an import."""
-    import importlib.util
-
-    for package in ("cryptography", "model_signing"):
-        if importlib.util.find_spec(package) is None:
-            raise ConfigError(f"{what} needs the {package} package: pip install 'modreg[sign]'")
-
-
-def load_trusted_keys(paths: Sequence[str | Path]) -> tuple[TrustedKey, ...]:
-    """Read PEM public keys (or certificates, checked for expiry) from ``paths``.
-
-    Raises:
-        SignatureError: a file is missing, holds no PEM block, or a key is not EC.
-        ConfigError: the ``sign`` extra is not installed.
-    """
-    _require_crypto(f"a trust policy ({TRUST_ENV})")
-    keys: list[TrustedKey] = []
-    for path in paths:
-        source = str(path)
-        try:
-            text = Path(path).read_bytes()
-        except OSError as exc:
-            raise SignatureError(
-                f"trusted key file {source} cannot be read ({exc.strerror}): fix "
-                f"{TRUST_ENV} or the path"
-            ) from None
-        blocks = [_PEM_BLOCK.encode() + b for b in text.split(_PEM_BLOCK.encode())[1:]]
-        if not blocks:
-            raise SignatureError(
-                f"trusted key file {source} holds no PEM block: give a public key "
-                "('-----BEGIN PUBLIC KEY-----')"
-            )
-        for index, block in enumerate(blocks):
-            where = source if len(blocks) == 1 else f"{source}[{index}]"
-            key = _public_from_block(block, where)
-            keys.append(TrustedKey(fingerprint(key), where, key))
-    return tuple(keys)
-
-
-def trusted_keys_from_env(
-    environ: Mapping[str, str] | None = None,
-) -> tuple[TrustedKey, ...] | None:
-    """The trust policy of ``MODREG_TRUSTED_KEYS`` (None: no policy, every pull allowed).
-
-    Raises:
-        SignatureError: a listed file cannot be used as a key.
-    """
-    env = os.environ if environ is None else environ
-    text = env.get(TRUST_ENV, "").strip()
-    if not text:
-        return None
-    return load_trusted_keys([p for p in text.split(os.pathsep) if p.strip()])
-
-
-def _private_key(key_path: Path, password: str | None) -> Any:
-    """The EC private key in ``key_path``, with key problems turned into one line."""
-    from cryptography.hazmat.primitives import serialization
-
-    try:
-        data = key_path.read_bytes()
-    except OSError as exc:
-        raise SignatureError(f"key {key_path} cannot be read ({exc.strerror})") from None
-    try:
-        key = serialization.load_pem_private_key(data, password.encode() if password else None)
-    except (ValueError, TypeError) as exc:
-        raise SignatureError(
-            f"key {key_path} is not a usable PEM private key ({exc}): give an EC P-256 key "
-            "(openssl ecparam -name prime256v1 -genkey -noout -out team.key)"
-        ) from None
-    _ec_key(key.public_key(), str(key_path))
-    return key
 
 
 # -- signing -----------------------------------------------------------------------------------
@@ -252,7 +118,7 @@ def sign_folder(
 
     if algorithm not in HASHES:
         raise SignatureError(f"hash {algorithm!r} is not supported: use one of {list(HASHES)}")
-    _private_key(Path(key), password)
+    private_key(Path(key), password)
     signer = sign_ec_key.Signer(Path(key), password)
     chosen: Literal["sha256", "blake3"] = "blake3" if algorithm == "blake3" else "sha256"
     config = hashing.Config().use_file_serialization(hashing_algorithm=chosen)  # type: ignore[no-untyped-call]
@@ -280,9 +146,9 @@ def sign(
         SignatureError: the key cannot be used, or the bundle would not verify.
         ModuleNotFound: ``ref`` resolves to nothing.
     """
-    _require_crypto("modreg sign")
+    require_crypto("modreg sign")
     record = registry.resolve(ref)
-    public = _private_key(Path(key), password).public_key()  # key problems before any pull
+    public = private_key(Path(key), password).public_key()  # key problems before any pull
     me = TrustedKey(fingerprint(public), str(key), public)
     stored = registry.signatures(record.ref).get(me.fingerprint)
     if stored is not None:
