@@ -6,13 +6,16 @@ so these tests run each entry point in a new interpreter and read its ``sys.modu
 
 from __future__ import annotations
 
+import ast
 import json
 import pkgutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+import modreg
 import modreg.spec
 
 HEAVY = ("torch", "sympy", "pint", "pydantic", "mlflow", "dvc", "boto3", "onnx")
@@ -67,3 +70,48 @@ def test_spec_modules_leave_torch_out(module: str) -> None:
     # runtime, tracking, storage and unit-evaluation packages are not.
     loaded = _loaded(f"import {module}")
     assert loaded & {"torch", "mlflow", "dvc", "boto3", "onnx", "pint"} == set()
+
+
+def _runtime_imports() -> dict[str, tuple[set[str], set[str]]]:
+    """Per runtime module: the runtime modules it imports at module level, and inside functions.
+
+    Imports under ``if TYPE_CHECKING:`` are for annotations only and do not count.
+    """
+    root = Path(modreg.__file__).parent / "runtime"  # read, not imported: no torch here
+    graph: dict[str, tuple[set[str], set[str]]] = {}
+    for path in sorted(root.glob("*.py")):
+        tree = ast.parse(path.read_text())
+        checking = [
+            n for n in tree.body if isinstance(n, ast.If) and "TYPE_CHECKING" in ast.dump(n.test)
+        ]
+        annotations_only = {id(node) for block in checking for node in ast.walk(block)}
+        top, inner = set(), set()
+        for node in ast.walk(tree):
+            module = getattr(node, "module", None) or ""
+            if not isinstance(node, ast.ImportFrom) or not module.startswith("modreg.runtime."):
+                continue
+            if id(node) not in annotations_only:
+                (top if node in tree.body else inner).add(module.rpartition(".")[2])
+        graph[path.stem] = (top, inner)
+    return graph
+
+
+# The builder's files: they once imported each other through ten function-level imports.
+BUILDER = {"_build", "_hybrid", "_hybrid_io", "_replace", "_parts", "_base", "_wiring"}
+
+
+def test_builder_imports_at_module_level_only() -> None:
+    graph = _runtime_imports()
+    assert set(graph) >= BUILDER
+    inner = {name: sorted(graph[name][1]) for name in BUILDER if graph[name][1]}
+    assert inner == {}, "function-level imports hide an import cycle; import at module level"
+
+
+def test_runtime_import_graph_has_no_cycle() -> None:
+    graph = {name: top for name, (top, _) in _runtime_imports().items()}
+    assert {"_hybrid", "_build", "_replace", "_hybrid_io", "_parts"} <= set(graph)
+    done: set[str] = set()
+    while len(done) < len(graph):
+        ready = {n for n, deps in graph.items() if n not in done and deps <= done}
+        assert ready, f"import cycle among {sorted(set(graph) - done)}"
+        done |= ready

@@ -23,6 +23,7 @@ import torch.nn as nn
 from torch import Tensor
 
 from modreg.errors import InputError
+from modreg.runtime._weights import assign_strict
 from modreg.spec.interface import Interface
 from modreg.spec.manifest import Port
 
@@ -122,8 +123,6 @@ class Executable(nn.Module):
         Raises:
             InvalidWeights: an unknown or frozen tensor, or a shape or dtype that differs.
         """
-        from modreg.runtime._weights import assign_strict
-
         assign_strict(self, self.trainable_state(), tensors, owner=self.label)
 
     def set_trainable(self, trainable: bool) -> None:
