@@ -157,7 +157,9 @@ def published_requires(registry: Registry, refs: Sequence[str]) -> dict[str, dic
 
 def _registry_dependents(registry: Registry, record: VersionRecord) -> list[Dependent]:
     pairs: list[tuple[str, str]] = registry.dependents(record.name)
-    refs = [f"{name}@{version}" for name, version in sorted(pairs)]
+    yanked = {name: registry.versions(name) for name in {n for n, _ in pairs}}
+    # a yanked dependent is withdrawn: nobody should build on it, so it gates nothing
+    refs = [f"{n}@{v}" for n, v in sorted(pairs) if not yanked[n].get(v, False)]
     found = []
     for ref, requires in published_requires(registry, refs).items():
         spec = requires.get(record.name)

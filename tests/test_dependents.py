@@ -171,3 +171,11 @@ def test_an_unmet_requirement_of_a_dependent_is_reported(world: Any, tmp_path: P
     row = next(r for r in report.results if r.dependent.ref == "test/lost@1.0.0")
     assert row.status == "fail"
     assert "requires test/gone '>=1', which cannot be met" in row.figures
+
+
+def test_yanked_dependents_are_not_checked(world: Any, tmp_path: Path) -> None:
+    from modreg.dependents import find_dependents
+
+    world.yank("test/plain@1.0.0")
+    _, found = find_dependents(world, "physics/drag@1.0.1")
+    assert [d.ref for d in found] == ["test/ball@1.0.0", "test/narrow@1.0.0"]
