@@ -181,7 +181,8 @@ def stand_in_problems(
 
     Args:
         old, new: the two interfaces.
-        used_outputs: OLD's outputs the caller reads (default: all of them).
+        used_outputs: OLD's outputs the caller reads (default: all of them; names OLD
+            lacks are ignored).
         supplied_inputs: NEW's inputs the caller feeds itself (wires, fixed values).
         casts_dtype: the boundary converts values to each side's dtype (no dtype problem).
 
@@ -189,7 +190,8 @@ def stand_in_problems(
         InvalidUnit: a unit does not parse.
     """
     blocking = BLOCKING - {"dtype"} if casts_dtype else BLOCKING
-    used = list(old.outputs) if used_outputs is None else sorted(used_outputs)
+    # A name OLD does not have is the wiring check's business, not this rule's.
+    used = [p for p in old.outputs if used_outputs is None or p in used_outputs]
     problems = [
         Difference("missing", "output", p, old.outputs[p], None)
         for p in used
