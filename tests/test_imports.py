@@ -57,6 +57,10 @@ def test_help_loads_no_heavy_package() -> None:
     assert loaded & set(HEAVY) == set()
 
 
+def test_import_spec_loads_no_heavy_package() -> None:
+    assert _loaded("import modreg.spec") & set(HEAVY) == set()
+
+
 def test_spec_package_is_listed() -> None:
     # Guards the parametrisation below against an empty list (a test that cannot fail).
     assert {"modreg.spec.manifest", "modreg.spec.units", "modreg.spec.compat"} <= set(
