@@ -79,7 +79,7 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
-TIMING = ("seconds", "latency")
+TIMING = ("seconds", "latency", "energy", "co2")  # energy and CO2: measured, like time
 
 
 def write_metrics(stage: str, metrics: dict[str, Any]) -> None:

@@ -26,6 +26,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 import modreg
+from modreg._energy import EnergyEstimate, track
 from pipelines._common import (
     load_params,
     parse_section,
@@ -187,6 +188,32 @@ def compare(curves: tuple[Curve, Curve]) -> dict[str, float]:
     }
 
 
+def training_energy(
+    curves: tuple[Curve, Curve], estimates: tuple[EnergyEstimate | None, EnergyEstimate | None]
+) -> dict[str, float | str]:
+    """Training energy of each model (codecarbon estimates; empty without codecarbon).
+
+    The energy to the common target error is the run's energy times the share of its
+    training time spent before reaching it (power is steady through a run).
+    """
+    hybrid, mlp = estimates
+    if hybrid is None or mlp is None:
+        return {}
+    target = max(min(curves[0].error), min(curves[1].error))
+    out: dict[str, float | str] = {"energy_method": hybrid.method}
+    for curve, found in zip(curves, (hybrid, mlp), strict=True):
+        seconds = curve.compute_to_reach(target)[1]
+        share = seconds / curve.seconds[-1] if curve.seconds[-1] > 0 else float("nan")
+        out[f"{curve.name}_training_energy_j"] = found.joules
+        out[f"{curve.name}_training_co2_g"] = found.co2_g
+        out[f"{curve.name}_energy_to_target_j"] = found.joules * share
+    out["training_energy_ratio"] = mlp.joules / hybrid.joules if hybrid.joules else float("nan")
+    h, m = out["hybrid_energy_to_target_j"], out["mlp_energy_to_target_j"]
+    assert isinstance(h, float) and isinstance(m, float)
+    out["energy_ratio_to_target"] = m / h if h else float("nan")
+    return out
+
+
 def plot(curves: tuple[Curve, Curve], target: float, path: Path) -> Path:
     import matplotlib
 
@@ -225,21 +252,31 @@ def main() -> None:
     gravity, drag = registry.pull(p.gravity), registry.pull(p.drag)
     with modreg.Tracker("showcase", "reuse", tags={"stage": "reuse"}) as run:
         torch.manual_seed(p.seed)
-        hybrid = train_curve(
-            "hybrid",
-            hybrid_model(gravity, drag, mass, p.rho_hidden),
-            train,
-            test,
-            p.hybrid_iterations,
-            p.hybrid_lr,
-            p,
-            p.eval_every,
-        )
+        with track() as hybrid_meter:
+            hybrid = train_curve(
+                "hybrid",
+                hybrid_model(gravity, drag, mass, p.rho_hidden),
+                train,
+                test,
+                p.hybrid_iterations,
+                p.hybrid_lr,
+                p,
+                p.eval_every,
+            )
         torch.manual_seed(p.seed)
-        mlp = train_curve(
-            "mlp", mlp_model(p.mlp_hidden), train, test, p.mlp_iterations, p.mlp_lr, p, p.eval_every
-        )
+        with track() as mlp_meter:
+            mlp = train_curve(
+                "mlp",
+                mlp_model(p.mlp_hidden),
+                train,
+                test,
+                p.mlp_iterations,
+                p.mlp_lr,
+                p,
+                p.eval_every,
+            )
         metrics = compare((hybrid, mlp))
+        energy = training_energy((hybrid, mlp), (hybrid_meter.estimate, mlp_meter.estimate))
         small = _subset(train, p.small_data)
         makers: tuple[tuple[str, Callable[[], Any], int, float], ...] = (
             (
@@ -263,9 +300,10 @@ def main() -> None:
         timings = {c.name: c.seconds for c in (hybrid, mlp)}
         write_json(Path("metrics/reuse_curves_timing.json"), timings)
         run.log_params(params["reuse"], prefix="reuse.")
-        run.log_metrics(metrics)
+        run.log_metrics(metrics | {k: v for k, v in energy.items() if isinstance(v, float)})
+        run.set_tags({k: v for k, v in energy.items() if isinstance(v, str)})
         run.log_artifact(picture)
-    write_metrics("reuse", metrics)
+    write_metrics("reuse", metrics | energy)  # energy, like wall time, kept out of DVC metrics
     print(
         f"hybrid needs {metrics['compute_ratio_flops']:.0f}x less training compute (FLOPs) than "
         f"the MLP to reach {metrics['target_landing_error_m']:.1f} m held-out landing error"

@@ -49,9 +49,49 @@ def rows() -> list[tuple[str, str, str]]:
          f"{_f(r, 'hybrid_error_small_data_m', '.1f')} m vs "
          f"{_f(r, 'mlp_error_small_data_m', '.1f')} m", ""),
     ]  # fmt: skip
+    table += energy_rows(v, r)
     published = _load("publish")
     table += [(f"published {n}", i["version"], i["digest"][:19]) for n, i in published.items()]
     return table
+
+
+def _j(data: dict[str, Any], key: str) -> str:
+    value = data.get(key)
+    return f"{value:,.3g} J" if isinstance(value, int | float) else "-"
+
+
+def energy_rows(v: dict[str, Any], r: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """Energy estimates (codecarbon), when the stages measured them: none without it."""
+    rows = []
+    if "energy_method" in v:
+        rows.append((
+            "energy per 1M predictions: networks -> equations (estimate)",
+            f"{_j(v, 'energy_model_networks_j_per_million')} -> "
+            f"{_j(v, 'energy_model_equations_j_per_million')}",
+            f"saves {_j(v, 'energy_model_saved_j_per_million')}",
+        ))  # fmt: skip
+        for part in ("gravity", "drag"):
+            rows.append((
+                f"energy saved per 1M predictions replacing {part} (estimate)",
+                _j(v, f"energy_{part}_saved_j_per_million"),
+                f"{_f(v, f'co2_{part}_saved_g_per_million', '.3g')} g CO2eq",
+            ))  # fmt: skip
+    if "energy_method" in r:
+        rows.append((
+            "meteorites: training energy, hybrid vs MLP (estimate)",
+            f"{_j(r, 'hybrid_training_energy_j')} vs {_j(r, 'mlp_training_energy_j')}",
+            f"{_f(r, 'energy_ratio_to_target', ',.1f')}x less to the same error",
+        ))  # fmt: skip
+    return rows
+
+
+def energy_note() -> str:
+    """How the energy figures were estimated, or why there are none."""
+    for name in ("validate", "reuse"):
+        method = _load(name).get("energy_method")
+        if method:
+            return f"energy: {method}"
+    return "energy: not measured (pip install codecarbon for estimates)"
 
 
 def main() -> None:
@@ -66,6 +106,7 @@ def main() -> None:
     for row in rows():
         table.add_row(*row)
     Console().print(table)
+    print(energy_note())
     print("plots: plots/*.png  metrics: metrics/*.json")
     print("runs:  mlflow ui --backend-store-uri sqlite:///mlflow.db")
 
