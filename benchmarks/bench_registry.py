@@ -53,9 +53,11 @@ from rich.console import Console
 from rich.table import Table
 
 from modreg._content import FileEntry, hash_file, tree_digest
+from modreg._index import IndexEntry, write_snapshot
 from modreg.registry import Registry, VersionRecord
 from modreg.spec.archs import MLPSpec, expected_tensors
-from modreg.store import IndexEntry, LocalStore
+from modreg.store import LocalStore
+from modreg.store._keys import MARKER, record_key
 
 MB = 1_000_000
 SMALL_NAME = "bench/mlp-100k"
@@ -313,13 +315,14 @@ def build_big_registry(root: Path, modules: int) -> float:
     index: list[IndexEntry] = []
     start = time.perf_counter()
     with mock.patch("os.fsync", return_value=None):
+        store.put_if_absent(MARKER, b"{}")
         for i in range(modules):
             name = f"ns/mod-{i}"
             for version in VERSIONS:
                 data, entry = fake_record(name, version)
-                store.create_record(name, version, data)
+                store.put_if_absent(record_key(name, version), data)
                 index.append(entry)
-        store.rebuild_index(index)
+        write_snapshot(store, index, through="", sequence=1)
     return time.perf_counter() - start
 
 

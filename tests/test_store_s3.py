@@ -294,3 +294,20 @@ def test_bad_bucket_name_and_attempts_refused(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "many")
     with pytest.raises(ConfigError, match="AWS_MAX_ATTEMPTS"):
         _ = Registry("s3://some-bucket/r").store.client  # type: ignore[attr-defined]
+
+
+@pytest.mark.usefixtures("s3_env")
+def test_ci_check_against_a_team_registry(
+    tmp_path: Path, module_copy: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    location = _location()
+    gravity = module_copy("gravity")
+    Registry(location).publish(gravity)
+    report = tmp_path / "report.xml"
+    args = ["check", str(gravity.parent), "--registry", location, "--junit", str(report)]
+    code, out, _ = run_cli(args, capsys)
+    assert code == 0 and "as published" in out and report.exists()
+    text = (gravity / "modreg.yaml").read_text()
+    (gravity / "modreg.yaml").write_text(text.replace("summary: ", "summary: edited "))
+    code, out, _ = run_cli(args, capsys)
+    assert code == 1 and "published versions are immutable" in out

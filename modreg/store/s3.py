@@ -82,8 +82,13 @@ class S3Store(AbstractStore):
 
     @functools.cached_property
     def client(self) -> Any:
-        import boto3
-        from botocore.config import Config
+        try:
+            import boto3
+            from botocore.config import Config
+        except ImportError as exc:
+            raise ConfigError(
+                f"{self.location}: s3:// registries need boto3: pip install 'modreg[s3]'"
+            ) from exc
 
         # AWS_MAX_ATTEMPTS (the standard variable) overrides modreg's default of 8 attempts.
         text = os.environ.get("AWS_MAX_ATTEMPTS", "").strip()
