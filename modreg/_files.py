@@ -288,7 +288,8 @@ def check_hybrid(root: Path, manifest: Manifest, parts: PartLookup | None = None
 
     assert manifest.graph is not None and manifest.requires is not None
     lock_path = root / LOCK_FILE
-    lock = parse_lock(read_bounded(lock_path, MAX_FILE_BYTES[LOCK_FILE]), source=str(lock_path))
+    source = f"{manifest.ref}:{LOCK_FILE}"  # not the path: publish checks a staged copy
+    lock = parse_lock(read_bounded(lock_path, MAX_FILE_BYTES[LOCK_FILE]), source=source)
     check_lock(lock, manifest.requires)
     check_wiring(manifest.graph, dict(manifest.inputs), dict(manifest.outputs))
     if manifest.weights:

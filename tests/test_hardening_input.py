@@ -112,7 +112,7 @@ UNIT_ATTACKS = {
     "too long": ("m*" * 60 + "m", "more than 80"),
     "too many tokens": ("m*" * 25 + "m", "more than 40"),
     "unbalanced": ("(m/s", "unclosed"),
-    "long number": ("1234567890123/s", "is not an exponent"),
+    "long number": ("1234567890123456789012345/s", "is not an exponent"),
 }
 
 

@@ -43,7 +43,7 @@ class _Data:
     columns: Mapping[str, Any]
     rows: int
     units: dict[str, str]  # per-column units the file declares (Parquet field metadata)
-    lines: tuple[int, ...] = ()  # each row's line in the file (CSV)
+    lines: np.ndarray[Any, Any] | None = None  # each row's line in the file (CSV)
 
 
 def column_names(name: str, shape: tuple[int, ...]) -> list[str]:
@@ -139,7 +139,8 @@ def _check_finite(
     rows = bad.any(axis=1)
     if rows.any():
         first = int(np.argmax(rows))
-        where = f"row {first}" + (f", line {data.lines[first]}" if data.lines else "")
+        line = f", line {int(data.lines[first])}" if data.lines is not None else ""
+        where = f"row {first}{line}"
         columns = [name] if name in data.columns else column_names(name, port.shape)
         column = columns[int(np.argmax(bad[first]))] if len(columns) > 1 else columns[0]
         raise InputError(

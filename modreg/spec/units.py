@@ -97,7 +97,7 @@ def check_unit_text(text: object) -> str:
     groups = [1.0]
     for index, (kind, token) in enumerate(tokens):
         after = tokens[index + 1 :]
-        if kind == "number" and (len(token) > 12 or (after and after[0][0] == "name")):
+        if kind == "number" and (len(token) > 24 or (after and after[0][0] == "name")):
             raise InvalidUnit(
                 f"unit {text!r}: number {token!r} is not an exponent; write exponents as "
                 "'m**2' (units carry no numbers)"
