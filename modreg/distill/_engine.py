@@ -23,6 +23,7 @@ from modreg.distill._dimensional import DAVariant, dimensional_variants
 from modreg.distill._expr import to_text
 from modreg.distill._pool import Runner
 from modreg.distill._problem import Candidate, Problem, Workspace, score_candidate
+from modreg.distill._select import meets, select
 from modreg.distill._stages import STAGES, Stage, Task, run_task
 from modreg.distill._structure import (
     SURROGATE_STEPS,
@@ -41,6 +42,7 @@ Array = NDArray[np.float64]
 Oracle = Callable[[Array], Array]
 Progress = Callable[[str, float], None]
 SUBSAMPLE = 400
+NOISE_STOP_NODES = 20
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,8 @@ class DistillResult:
     pareto: list[ParetoPoint]
     seconds: float
     source: str = ""
-    timed_out: bool = False  # the budget ran out before every stage had run
+    timed_out: bool = False  # the wall-clock cap cut the search before its work was done
+    within_noise: bool = False  # inexact, but within the teacher's own error level
 
 
 def _power_expr(symbols: Sequence[sympy.Symbol], exps: Sequence[Any]) -> sympy.Expr:
@@ -166,26 +169,12 @@ def pareto_front(cands: Sequence[Candidate]) -> list[Candidate]:
     return front
 
 
-def choose(front: Sequence[Candidate]) -> Candidate:
-    """Selection rule: the simplest exact point (max relative error < 1e-6) if there is one;
-    otherwise the point with the largest drop in log(rmse) per added node, among points whose
-    rmse is within 10x of the most accurate point's (PySR's "best" score)."""
+def choose(front: Sequence[Candidate], noise: float = 0.0) -> Candidate:
+    """The simplest exact point if there is one, else the one rule of :mod:`._select`."""
     for c in front:
         if c.exact:
             return c
-    floor = front[-1].rmse
-    pool = [c for c in front if c.rmse <= 10 * floor + 1e-300]
-    best, best_score = pool[0], -math.inf
-    prev: Candidate | None = None
-    for c in front:
-        if prev is not None and c in pool:
-            score = (math.log(prev.rmse + 1e-300) - math.log(c.rmse + 1e-300)) / max(
-                1, c.complexity - prev.complexity
-            )
-            if score > best_score:
-                best, best_score = c, score
-        prev = c
-    return best
+    return front[select(front, noise)]
 
 
 def distill_arrays(
@@ -201,6 +190,7 @@ def distill_arrays(
     progress: Progress | None = None,
     effort: float = 1.0,
     stages: Sequence[Stage] = STAGES,
+    noise: float = 0.0,
 ) -> DistillResult:
     """Find a concise equation y = f(X) (see the package docstring for the method).
 
@@ -209,6 +199,8 @@ def distill_arrays(
     by killing workers that do not answer in time (then ``timed_out`` is set and the best
     point found so far is returned). ``workers=0`` searches in this process. ``stages`` is
     the table of :mod:`._stages` (a different one only for experiments and tests).
+    ``noise`` is the RMSE the target itself carries (a network teacher's error, in y's
+    units; 0 for exact data): a candidate within it ends the search like an exact one.
     """
     start = time.monotonic()
     if not (effort > 0 and math.isfinite(effort)):
@@ -236,12 +228,16 @@ def distill_arrays(
             report(stage.label, i / len(stages))
             done.update(tasks)
             jobs = [(problem, every, task) for task in tasks]
-            for found in runner.map(run_task, jobs, stop=_has_exact):
+
+            def good(found: list[Candidate]) -> bool:
+                return any(_good(c, noise) for c in found)
+
+            for found in runner.map(run_task, jobs, stop=good):
                 cands += found
-            if runner.timed_out or any(c.exact for c in cands):
+            if runner.timed_out or good(cands):
                 break
     report("done", 1.0)
-    return _result(cands, problem, time.monotonic() - start, runner.timed_out)
+    return _result(cands, problem, time.monotonic() - start, runner.timed_out, noise)
 
 
 def _indices(stage: Stage, base: list[Workspace], every: list[Workspace]) -> list[int]:
@@ -256,8 +252,13 @@ def _indices(stage: Stage, base: list[Workspace], every: list[Workspace]) -> lis
     return [i for i in chosen if 0 < every[i].w_values.shape[1] <= stage.max_vars]
 
 
-def _has_exact(found: list[Candidate]) -> bool:
-    return any(c.exact for c in found)
+def _good(c: Candidate, noise: float) -> bool:
+    """Exact, or a short law as close to the target as the target is to its own truth.
+
+    Only short laws end the search at the noise level: a long curve that models the
+    teacher's own error meets it too, and stopping there would hide the law.
+    """
+    return c.exact or (meets(c.rmse, noise) and c.complexity <= NOISE_STOP_NODES)
 
 
 def _surrogate_symmetries(x: Array, y: Array, seed: int, steps: int) -> list[Symmetry]:
@@ -290,14 +291,14 @@ def _symmetry_workspaces(
 
 
 def _result(
-    cands: list[Candidate], problem: Problem, seconds: float, timed_out: bool
+    cands: list[Candidate], problem: Problem, seconds: float, timed_out: bool, noise: float
 ) -> DistillResult:
     if not cands:
         mean = score_candidate(sympy.Float(float(np.mean(problem.y)), 15), problem, "mean")
         assert mean is not None
         cands = [mean]
     front = pareto_front(cands)
-    best = choose(front)
+    best = choose(front, noise)
     # Only exact equations are tidied: rewriting float-laden approximations is slow and moot.
     tidied = score_candidate(tidy(best.expr, problem), problem, best.source) if best.exact else None
     if tidied is not None and tidied.complexity < best.complexity and tidied.exact:
@@ -315,5 +316,6 @@ def _result(
         pareto=points,
         seconds=seconds,
         source=best.source,
-        timed_out=timed_out and not best.exact,
+        timed_out=timed_out and not _good(best, noise),
+        within_noise=not best.exact and meets(best.rmse, noise),
     )

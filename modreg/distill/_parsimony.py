@@ -1,17 +1,12 @@
-"""Parsimony for inexact targets: a trained network is a law plus ~1 % systematic error.
+"""Parsimony for inexact targets: a trained network is a law plus its own systematic error.
 
 The search keeps only fits that are exact to ~1e-5, plus its most accurate inexact fits,
 which on a network teacher are many-term curves that model the network's own error. Here
 simple power laws ``c * x_j**p`` and ``c * x_j**p * x_k**q`` (exponents on a grid of halves
-in [-2, 3]; ``c`` by weighted least squares) join the Pareto front, every point is scored
-by the same weighted RMSE, and the chosen equation is:
-
-    the simplest point whose RMSE is within ``TOLERANCE`` (50 %) of the most accurate one,
-    or below ``FLOOR`` (1 %) of the output's RMS, the accuracy a trained network itself has.
-
-A network's error is systematic, not independent noise, so likelihood criteria (BIC) would
-still pick the curve that models it; a fixed tolerance on the error states the trade-off
-plainly. ``weights`` carry the target into the space the user sees: a vector output
+in [-2, 3]; ``c`` by weighted least squares) join the Pareto front, every point is settled
+to the teacher's error level (terms below it dropped, constants snapped or rounded to the
+digits it supports; :mod:`._noise`), scored by the same RMSE, and chosen by the one rule of
+:mod:`._select`. ``weights`` carry the target into the space the user sees: a vector output
 ``F = s * u`` is scored with ``|u|**2``, so the RMSE is that of ``F``, not of ``s``.
 Exact results are left alone: there the simplest *exact* point is already chosen.
 """
@@ -28,13 +23,14 @@ from numpy.typing import NDArray
 
 from modreg.distill._engine import DistillResult, ParetoPoint
 from modreg.distill._expr import evaluate
+from modreg.distill._noise import settle
+from modreg.distill._select import MEETS, meets, select
 from modreg.spec.expr import format_expression
 
-__all__ = ["FLOOR", "TOLERANCE", "parsimonious"]
+__all__ = ["parsimonious"]
 
 Array = NDArray[np.float64]
-TOLERANCE = 0.5
-FLOOR = 0.01
+SETTLE_SLACK = 1.05  # noise level unknown: a settled law may be 5 % worse than the float one
 EXPONENTS = tuple(p / 2 for p in range(-4, 7) if p)
 
 
@@ -77,13 +73,15 @@ def parsimonious(
     weights: Array | None = None,
     score: Score | None = None,
     scale: float | None = None,
+    sigma: float = 0.0,
 ) -> DistillResult:
-    """Add simple power laws to an inexact result's front and choose by the rule above.
+    """Add simple power laws to an inexact result's front, settle each point to the noise
+    level and choose by the one selection rule (:mod:`._select`).
 
     ``score`` (default: weighted RMSE on ``x, y``) rates a candidate where the user sees
-    it: for a vector output, the error of the whole vector on *every* sample, including
-    those too short to define its scale, where a curve fitted to noise tends to blow up.
-    ``scale`` is the RMS of the output in that space (default: of ``y``).
+    it: for a network teacher, on fresh draws the search never saw; for a vector output,
+    the error of the whole vector on every sample. ``scale`` is the RMS of the output in
+    that space (default: of ``y``); ``sigma`` the teacher's error level there (0: unknown).
     """
     if result.exact:
         return result
@@ -96,22 +94,23 @@ def parsimonious(
             return float(np.sqrt(np.sum(w * err**2) / np.sum(w)))
 
     rate = score or weighted
+    size = float(np.sqrt(np.mean(y**2))) if scale is None else scale
 
-    def scored(expr: sp.Expr, text: str, complexity: int) -> ParetoPoint:
+    def scored(expr: sp.Expr) -> ParetoPoint:
+        first = rate(expr)
+        if np.isfinite(first):
+            expr = settle(expr, rate, MEETS * sigma if sigma > 0 else SETTLE_SLACK * first, size)
         rmse = rate(expr)
-        return ParetoPoint(text, complexity, rmse if np.isfinite(rmse) else np.inf, expr)
+        text = format_expression(expr)
+        return ParetoPoint(text, _complexity(expr), rmse if np.isfinite(rmse) else np.inf, expr)
 
-    points = [scored(p.sympy_expr, p.expression, p.complexity) for p in result.pareto]
-    points += [
-        scored(law, format_expression(law), _complexity(law)) for law in _power_laws(x, y, w, names)
-    ]
+    laws = [p.sympy_expr for p in result.pareto] + _power_laws(x, y, w, names)
+    points = [scored(law) for law in laws]
     finite = [p for p in points if np.isfinite(p.rmse)]
     if not finite:
         return result
-    best = min(p.rmse for p in finite)
-    size = float(np.sqrt(np.mean(y**2))) if scale is None else scale
-    limit = max((1 + TOLERANCE) * best, FLOOR * size)
-    chosen = min((p for p in finite if p.rmse <= limit), key=lambda p: (p.complexity, p.rmse))
+    front = _front(finite)
+    chosen = front[select(front, sigma)]
     values = evaluate(chosen.sympy_expr, env, len(y))
     ss_tot = float(np.sum((y - y.mean()) ** 2))
     with np.errstate(all="ignore"):
@@ -125,8 +124,9 @@ def parsimonious(
         rmse=float(np.sqrt(np.mean((values - y) ** 2))),
         r2=r2,
         max_rel_error=rel,
-        pareto=_front(finite),
+        pareto=front,
         source=result.source + "+parsimony",
+        within_noise=meets(chosen.rmse, sigma),
     )
 
 

@@ -297,7 +297,16 @@ def _fit_outputs(
             if progress is not None:
                 progress(f"{name}: {label}", (i + fraction) / len(names))
 
-        search = Search(left / (len(names) - i), seed, workers, report, source.oracle(name), effort)
+        search = Search(
+            left / (len(names) - i),
+            seed,
+            workers,
+            report,
+            source.oracle(name),
+            effort,
+            _noise(source, name),
+            None if source.fresh is None else (source.fresh[0], source.fresh[1][name]),
+        )
         fit = distill_output(
             name,
             source.outputs[name],
@@ -307,13 +316,31 @@ def _fit_outputs(
             search,
         )
         fits[name] = fit
-        if fit.timed_out:
+        if fit.timed_out and not fit.within_noise:
             warnings.append(
                 f"the time cap cut the search for output {name!r} before its work was done: "
                 "kept the best Pareto point found so far (exact: false); raise --time-budget "
                 "(the answer then no longer depends on the machine's speed)"
             )
     return fits, warnings
+
+
+def _noise(source: _Source, name: str) -> float:
+    """The teacher's error level for output ``name``: recorded, never below float32 rounding.
+
+    Without a teacher (data mode) or a recorded figure it is 0: the selection then measures
+    the noise from the front itself (see :mod:`._select`).
+    """
+    from modreg.distill._noise import FLOAT32_FLOOR, recorded_noise
+
+    if source.teacher is None:
+        return 0.0
+    metrics = source.teacher.manifest.metrics
+    recorded = recorded_noise(metrics, name, single_output=len(source.outputs) == 1)
+    if recorded is None:
+        return 0.0
+    y = np.asarray(source.train_out[name], dtype=np.float64)
+    return max(recorded, FLOAT32_FLOOR * float(np.sqrt(np.mean(y**2))))
 
 
 def distill_module(

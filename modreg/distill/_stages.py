@@ -109,6 +109,8 @@ class Stage:
         max_vars: run only when some workspace has at most this many working variables
             (then only on those workspaces): exhaustive searches that are cheap and
             complete for small problems go early for them.
+        budget: the stage's share of the search's work: at most this much in all, split
+            evenly over its tasks (None: each family's own allowance per task).
         needs: context the stage needs before it can run (``symmetries``: query the oracle).
     """
 
@@ -117,12 +119,8 @@ class Stage:
     workspaces: WorkspaceSet = "base"
     order: Literal["family", "workspace"] = "family"
     max_vars: int | None = None
+    budget: int | None = None
     needs: Literal["", "symmetries"] = ""
-
-    @property
-    def work(self) -> int:
-        """The stage's budget: the work allowance of all its families, per workspace."""
-        return sum(f.work for f in self.families)
 
     def tasks(self, workspaces: Sequence[int], effort: float) -> list[Task]:
         """This stage's tasks in their fixed order."""
@@ -130,7 +128,12 @@ class Stage:
             pairs = [(f, i) for f in self.families for i in workspaces]
         else:
             pairs = [(f, i) for i in workspaces for f in self.families]
-        return [Task(i, f, int(f.work * effort)) for f, i in pairs]
+        heavy = sum(1 for f, _ in pairs if f.work)
+        share = self.budget // heavy if self.budget is not None and heavy else None
+        return [
+            Task(i, f, int((f.work if share is None else min(f.work, share)) * effort))
+            for f, i in pairs
+        ]
 
 
 def _families(*names: str) -> tuple[Family, ...]:
@@ -146,7 +149,7 @@ STAGES: tuple[Stage, ...] = (
         order="workspace",
         max_vars=SMALL_VARS,
     ),
-    Stage("function libraries", _families("gpl", "ll"), order="workspace"),
+    Stage("function libraries", _families("gpl", "ll"), order="workspace", budget=6 * LL_WORK),
     Stage("shifted power laws", _families("gpls")),
     Stage(
         "structure: symmetries of the oracle",
@@ -160,6 +163,7 @@ STAGES: tuple[Stage, ...] = (
         _families("trees0", "trees1"),
         workspaces="all",
         order="workspace",
+        budget=4 * TREE_WORK,
     ),
 )
 

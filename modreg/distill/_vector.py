@@ -90,6 +90,8 @@ class Search:
     progress: Callable[[str, float], None] | None = None
     oracle: Callable[[Array], Array] | None = None
     effort: float = 1.0
+    noise: float = 0.0  # the teacher's error level for this output (0: exact data or unknown)
+    fresh: tuple[Mapping[str, Array], Array] | None = None  # unseen inputs, teacher's output
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,7 @@ class OutputFit:
     rmse: float
     r2: float
     max_rel_error: float
+    within_noise: bool = False  # inexact, but as close as the teacher is to its own law
 
 
 def _unique(name: str, taken: set[str]) -> str:
@@ -182,6 +185,7 @@ def _run_engine(
     weights: Array | None = None,
     score: Callable[[Any], float] | None = None,
     scale: float | None = None,
+    target_noise: float = 0.0,
 ) -> DistillResult:
     """The engine on the given rows; numeric warnings of its trial fits are expected noise.
 
@@ -207,9 +211,17 @@ def _run_engine(
             oracle=search.oracle,
             progress=search.progress,
             effort=search.effort,
+            noise=target_noise,
         )
         return parsimonious(
-            result, features.values[rows], target, features.names, weights, score, scale
+            result,
+            features.values[rows],
+            target,
+            features.names,
+            weights,
+            score,
+            scale,
+            search.noise,
         )
 
 
@@ -245,7 +257,7 @@ def distill_output(
     """
     features = scalar_features(inputs, arrays)
     if port.shape == ():
-        return _scalar(name, port, features, y, search)
+        return _scalar(name, port, inputs, features, y, search)
     if len(port.shape) > 1:
         raise DistillError(
             f"output {name!r} has shape {list(port.shape)}: only scalar and vector outputs "
@@ -266,9 +278,33 @@ def distill_output(
         return loose
 
 
-def _scalar(name: str, port: Port, features: Features, y: Array, search: Search) -> OutputFit:
+def _fresh_score(inputs: Mapping[str, Port], search: Search) -> Callable[[Any], float] | None:
+    """RMSE on draws the search never saw, when a teacher gave them."""
+    if search.fresh is None:
+        return None
+    fresh_in, fresh_y = search.fresh
+    fresh = scalar_features(inputs, fresh_in)
+
+    def score(expr: Any) -> float:
+        with np.errstate(all="ignore"):
+            return _rms(fresh.evaluate(expr) - fresh_y)
+
+    return score
+
+
+def _scalar(
+    name: str,
+    port: Port,
+    inputs: Mapping[str, Port],
+    features: Features,
+    y: Array,
+    search: Search,
+) -> OutputFit:
     rows = np.arange(len(y))
-    result = _run_engine(features, rows, y, port.unit, search)
+    score = _fresh_score(inputs, search)
+    result = _run_engine(
+        features, rows, y, port.unit, search, score=score, target_noise=search.noise
+    )
     points = [
         Point(e := features.to_ports(p.sympy_expr), _complexity(e), p.rmse) for p in result.pareto
     ]
@@ -288,6 +324,7 @@ def _scalar(name: str, port: Port, features: Features, y: Array, search: Search)
         rmse=result.rmse,
         r2=result.r2,
         max_rel_error=result.max_rel_error,
+        within_noise=result.within_noise,
     )
 
 
@@ -422,7 +459,11 @@ def _directional(
         with np.errstate(all="ignore"):
             return _rms(offset + features.evaluate(expr)[:, None] * u - y)
 
-    result = _run_engine(features, pick.rows, pick.s, unit, search, weights, vector_error, _rms(y))
+    # the teacher's error in F, carried to s = (F.u)/(u.u) on these rows
+    s_noise = search.noise / max(float(np.sqrt(np.mean(weights))), 1e-300)
+    result = _run_engine(
+        features, pick.rows, pick.s, unit, search, weights, vector_error, _rms(y), s_noise
+    )
     offset = np.zeros(port.shape) if pick.offset is None else pick.offset
     direction = sp.Symbol(pick.name, real=True)
     shift = 0 if pick.offset is None else sp.Symbol(offset_name, real=True)
@@ -450,4 +491,5 @@ def _directional(
         rmse=rmse,
         r2=r2,
         max_rel_error=max_rel,
+        within_noise=result.within_noise,
     )

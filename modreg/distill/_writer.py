@@ -26,6 +26,7 @@ import sympy as sp
 import yaml
 
 from modreg.distill._constants import UnitConstant, attach_units, inline
+from modreg.distill._select import SELECTION_RULE
 from modreg.distill._vector import OutputFit
 from modreg.errors import DistillError
 from modreg.module import Module
@@ -46,11 +47,6 @@ __all__ = [
     "write_pareto",
 ]
 
-SELECTION_RULE = (
-    "the simplest exact point (max relative error < 1e-6) if there is one; otherwise, among "
-    "points whose RMSE is within 10x of the most accurate one's, the point with the largest "
-    "drop in log(RMSE) per added node"
-)
 Arrays = Mapping[str, np.ndarray[Any, Any]]
 
 

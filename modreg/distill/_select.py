@@ -1,0 +1,90 @@
+"""The one selection rule: which point of the accuracy/complexity front is the answer.
+
+``RULE`` is the text written into ``pareto.json`` and the README; it describes exactly what
+:func:`select` does.
+
+Why description length and not "within x % of the best error": a trained network carries
+its own, systematic error of size sigma. Any point whose error is within sigma fits the
+teacher as well as the teacher fits the truth, so among those the simplest wins; above
+sigma, every extra unit of error must be paid for by saved nodes. A simpler form that is
+three times worse than sigma (``m0/cos(v/c)`` for ``m0/sqrt(1 - v**2/c**2)``) then loses to
+the true one, while a 60-node curve that models the network's own error below sigma loses
+to the short law that meets sigma. The teacher's error is systematic, not independent noise
+per sample, so it counts as ``N_EFF`` pieces of evidence however many samples were drawn.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Protocol
+
+from modreg.distill._problem import EXACT_REL
+
+__all__ = [
+    "BITS_PER_NODE",
+    "MEETS",
+    "N_EFF",
+    "RULE",
+    "SELECTION_RULE",
+    "description_length",
+    "meets",
+    "select",
+]
+
+MEETS = 2.0  # a law within twice the teacher's measured error fits it as well as its truth
+N_EFF = 100
+BITS_PER_NODE = 5.0  # about log2 of the symbols a node can be (operators, functions, names)
+RULE = (
+    f"the simplest point whose error is within {MEETS:g}*sigma, sigma the noise level (the "
+    "teacher's recorded error; 0 for exact data); when none is, the point of least description "
+    f"length {N_EFF}/2*log2(1 + (rmse/s)**2) + {BITS_PER_NODE:g}*complexity bits with "
+    "s = sigma, or the least error on the front when sigma is unknown; errors are measured "
+    "on draws the search never saw when a teacher can be queried"
+)
+
+
+# The whole rule as pareto.json and the README state it (a test keeps the README in step).
+SELECTION_RULE = (
+    f"the simplest exact point (max relative error < {EXACT_REL:g} on every sample) if there "
+    f"is one; otherwise {RULE}"
+)
+
+
+class Scored(Protocol):
+    @property
+    def complexity(self) -> int: ...
+
+    @property
+    def rmse(self) -> float: ...
+
+
+def description_length(rmse: float, complexity: int, sigma: float) -> float:
+    """Bits to state the law and its misfit at noise level ``sigma``."""
+    if not math.isfinite(rmse):
+        return math.inf
+    ratio = rmse / sigma if sigma > 0 else (0.0 if rmse == 0 else math.inf)
+    return N_EFF / 2 * math.log2(1 + ratio**2) + BITS_PER_NODE * complexity
+
+
+def meets(rmse: float, sigma: float) -> bool:
+    """Whether an error is at the noise level (never for sigma 0: then only exact counts)."""
+    return sigma > 0 and rmse <= MEETS * sigma
+
+
+def select(points: Sequence[Scored], sigma: float) -> int:
+    """Index of the chosen point (see :data:`RULE`); ties go to the simpler point."""
+    if not points:
+        raise ValueError("no points to choose from")
+    good = [i for i, p in enumerate(points) if meets(p.rmse, sigma)]
+    if good:
+        return min(good, key=lambda i: (points[i].complexity, points[i].rmse, i))
+    floor = sigma if sigma > 0 else min(p.rmse for p in points)
+    return min(
+        range(len(points)),
+        key=lambda i: (
+            description_length(points[i].rmse, points[i].complexity, floor),
+            points[i].complexity,
+            i,
+        ),
+    )
