@@ -270,11 +270,9 @@ def check_wiring(graph: HybridGraph, inputs: dict[str, object], outputs: dict[st
     for name in [*inputs, *graph.constants]:
         if "__" in name:
             raise GraphError(f"name {name!r} contains '__', which hybrids reserve: rename it")
-    clash = (set(inputs) & (set(graph.parts) | set(graph.constants))) | (
-        set(outputs) & set(graph.parts)
-    )
+    clash = set(inputs) & (set(graph.parts) | set(graph.constants))
     if clash:
-        raise GraphError(f"{sorted(clash)} name both a port and a part or constant: rename one")
+        raise GraphError(f"{sorted(clash)} name both an input and a part or constant: rename one")
     missing = [o for o in outputs if o not in graph.outputs]
     extra = [o for o in graph.outputs if o not in outputs]
     if missing or extra:
