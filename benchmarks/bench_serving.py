@@ -5,14 +5,17 @@ Run: ``python benchmarks/bench_serving.py`` (one run; every ratio is measured in
 1. ``physics/drag`` (the equation) and ``examples/drag-mlp`` (the network it replaces) are
    registered in a throw-away MLflow (sqlite) and each served by its own
    ``mlflow models serve --env-manager local`` on 127.0.0.1. One client posts
-   ``{"inputs": ...}`` requests one after another at batch 1 and batch 1,024: requests per
-   second, p50 and p99 latency, and the ratio network / equation.
+   ``{"inputs": ...}`` requests one after another, to each server in turn, at batch 1 and
+   batch 1,024: requests per second, p50 and p99 latency, and the ratio.
 2. ONNX Runtime against torch (eager, input checks off: ONNX has none) for the drag
    equation and the drag MLP at batch 65,536, time per call.
 3. Energy per million predictions (``modreg.cost(..., energy=True)``, codecarbon offline):
    equation against network at batch 65,536, with the method codecarbon used.
 
-Nothing is written outside a temporary directory; the servers are always stopped.
+Everything runs on one thread (torch, onnxruntime and the servers' torch: ``OMP_NUM_THREADS=1``):
+on a shared 2-core machine torch's two-thread pool is 100x slower on small ops when the other
+core is busy, which would measure the neighbours, not the module. Nothing is written outside
+a temporary directory; the servers are always stopped.
 """
 
 from __future__ import annotations
@@ -86,18 +89,25 @@ def serve(model_uri: str, env: dict[str, str], log: Path) -> Iterator[str]:
             process.wait()
 
 
-def latencies(url: str, body: bytes, count: int) -> list[float]:
-    """Seconds per request for ``count`` requests sent one after another (after warm-up)."""
-    request = urllib.request.Request(
-        url + "/invocations", data=body, headers={"Content-Type": "application/json"}
-    )
-    times = []
+def latencies(targets: dict[str, tuple[str, bytes]], count: int) -> dict[str, list[float]]:
+    """Seconds per request to each ``(url, body)``, the targets taking turns (after warm-up).
+
+    Alternating request by request puts both servers under the same background load.
+    """
+    requests = {
+        label: urllib.request.Request(
+            url + "/invocations", data=body, headers={"Content-Type": "application/json"}
+        )
+        for label, (url, body) in targets.items()
+    }
+    times: dict[str, list[float]] = {label: [] for label in targets}
     for index in range(count + 10):
-        start = time.perf_counter()
-        with urllib.request.urlopen(request, timeout=60) as answer:
-            answer.read()
-        if index >= 10:
-            times.append(time.perf_counter() - start)
+        for label, request in requests.items():
+            start = time.perf_counter()
+            with urllib.request.urlopen(request, timeout=60) as answer:
+                answer.read()
+            if index >= 10:
+                times[label].append(time.perf_counter() - start)
     return times
 
 
@@ -127,7 +137,7 @@ def bench_serving(root: Path, modules: dict[str, modreg.Module]) -> None:
     mlflow.set_experiment("bench")
     for name, module in modules.items():
         modreg.mlflow.log_model(module, name=name, registered_model_name=name)
-    env = {"MLFLOW_TRACKING_URI": uri, "MODREG_HOME": str(root / "home")}
+    env = {"MLFLOW_TRACKING_URI": uri, "MODREG_HOME": str(root / "home"), "OMP_NUM_THREADS": "1"}
     print("\n1. served equation vs served network (mlflow models serve, 1 client, sequential)")
     print(f"{'batch':>6} {'model':<18} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
     results: dict[tuple[int, str], tuple[float, float, float]] = {}
@@ -136,9 +146,12 @@ def bench_serving(root: Path, modules: dict[str, modreg.Module]) -> None:
         serve("models:/examples-drag-mlp/1", env, root / "network.log") as network,
     ):
         for batch, count in REQUESTS.items():
-            for label, url, rho in (("equation", equation, True), ("network", network, False)):
-                results[batch, label] = _summary(latencies(url, _body(batch, rho), count))
-                rate, p50, p99 = results[batch, label]
+            targets = {
+                "equation": (equation, _body(batch, with_rho=True)),
+                "network": (network, _body(batch, with_rho=False)),
+            }
+            for label, times in latencies(targets, count).items():
+                results[batch, label] = rate, p50, p99 = _summary(times)
                 print(f"{batch:>6} {label:<18} {rate:>8.0f} {p50 * 1e3:>8.2f} {p99 * 1e3:>8.2f}")
             eq, net = results[batch, "equation"], results[batch, "network"]
             print(
@@ -170,7 +183,7 @@ def bench_onnx(root: Path, nets: dict[str, Any]) -> None:
     for name, net in nets.items():
         net.check_inputs = False
         path = modreg.export(net, root / f"{name}.onnx", format="onnx")
-        runner = OnnxRunner(path)
+        runner = OnnxRunner(path, threads=1)
         inputs = example_inputs(net.interface.inputs, BIG, seed=1)
         arrays = {k: v.numpy() for k, v in inputs.items()}
         torch_s = per_call(partial(net, inputs))
@@ -206,6 +219,7 @@ def bench_energy(nets: dict[str, Any]) -> None:
 
 def main() -> None:
     torch.manual_seed(0)
+    torch.set_num_threads(1)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {os.cpu_count()} CPUs")
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as scratch:
         root = Path(scratch)
