@@ -88,6 +88,20 @@ def test_ci_table_prints_markup_in_folder_names_literally(
     assert "physics/gravity@1.0.0" in out
 
 
+def test_junit_stays_valid_xml_with_control_characters_in_module_text() -> None:
+    import xml.etree.ElementTree as ET
+
+    from modreg.check.report import CheckReport, CheckResult
+
+    report = CheckReport()
+    report.add(CheckResult("repo/\x1b[2Jm", "manifest", "fail", "bad \x07 unit", ("x\x00y",)))
+    root = ET.fromstring(report.to_junit())  # raises on invalid XML
+    case = next(root.iter("testcase"))
+    assert case.get("classname") == "repo/\\x1b[2Jm"
+    failure = case.find("failure")
+    assert failure is not None and failure.text == "bad \\x07 unit\nx\\x00y"
+
+
 def test_error_lines_escape_control_characters(
     tmp_path: Path, registry_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

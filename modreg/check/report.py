@@ -106,20 +106,22 @@ class CheckReport:
         root = ET.Element("testsuites", name="modreg check")
         suites: dict[str, ET.Element] = {}
         for result in self.results:
-            if result.module not in suites:
-                suites[result.module] = ET.SubElement(root, "testsuite", name=result.module)
+            # XML 1.0 cannot hold most control characters: module text is escaped first.
+            module, message = safe_text(result.module), safe_text(result.message)
+            if module not in suites:
+                suites[module] = ET.SubElement(root, "testsuite", name=module)
             case = ET.SubElement(
-                suites[result.module],
+                suites[module],
                 "testcase",
-                classname=result.module,
-                name=result.check,
+                classname=module,
+                name=safe_text(result.check),
                 time=f"{result.seconds:.4f}",
             )
-            text = "\n".join((result.message, *result.details))
+            text = "\n".join(safe_text(line) for line in (result.message, *result.details))
             if result.status == "fail":
-                ET.SubElement(case, "failure", message=result.message).text = text
+                ET.SubElement(case, "failure", message=message).text = text
             elif result.status == "skip":
-                ET.SubElement(case, "skipped", message=result.message)
+                ET.SubElement(case, "skipped", message=message)
             else:
                 ET.SubElement(case, "system-out").text = text
         for element in (root, *suites.values()):
