@@ -21,6 +21,7 @@ from modreg.errors import IntegrityError, OfflineError
 from modreg.store import LocalStore, Store
 from modreg.store._deliver import deliver
 from modreg.store._keys import object_key
+from modreg.store.local import copy_file
 
 __all__ = ["RemoteCache"]
 
@@ -66,11 +67,19 @@ class RemoteCache:
                 self.local.delete(key)
         if self.offline:
             raise self.offline_error(f"file {entry.path} (sha256:{entry.sha256[:12]})")
+        deliver(self.remote, entry, target)  # every byte checked as it lands
+        self._keep(target, entry)
+
+    def _keep(self, delivered: Path, entry: FileEntry) -> None:
+        """Put a copy of freshly verified bytes into the cache (a kernel copy, no re-hash).
+
+        The cached copy is checked again on every use, so a file changed between the check
+        and this copy can never be delivered from the cache.
+        """
         staged = self.local.temp_path()
         try:
-            deliver(self.remote, entry, staged)
-            self.local.put_if_absent(key, staged, sha256=entry.sha256)
+            copy_file(delivered, staged)
+            self.local.put_if_absent(object_key(entry.sha256), staged, sha256=entry.sha256)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(staged)
-        deliver(self.local, entry, target)

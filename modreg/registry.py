@@ -28,6 +28,7 @@ Example:
 from __future__ import annotations
 
 import builtins
+import concurrent.futures
 import contextlib
 import datetime as dt
 import functools
@@ -176,9 +177,14 @@ class Registry:
             NotARegistry: the location holds other data, or (``create=False``) nothing.
             StoreError: the backend ignores exclusive creates (modreg cannot be safe there).
         """
+        if not self._is_registry(create=create):
+            self._mark()
+
+    def _is_registry(self, *, create: bool) -> bool:
+        """True if marked; False if it may become a registry; raises if it may not."""
         self._online("writing to the registry")
         if self.store.head(MARKER) is not None:
-            return
+            return True
         keys = [key for _, key in zip(range(64), self.store.list(""), strict=False)]
         foreign = [k for k in keys if not k.startswith(_KNOWN_PREFIXES)]
         if foreign:
@@ -190,6 +196,9 @@ class Registry:
             raise NotARegistry(
                 f"no registry at {self.location}: check the path, or publish a module to create one"
             )
+        return False
+
+    def _mark(self) -> None:
         marker = json.dumps({"format": 1, "created": _now()}).encode()
         self.store.put_if_absent(MARKER, marker)
         if self.store.put_if_absent(MARKER, marker):
@@ -213,35 +222,40 @@ class Registry:
             VersionExists: the version holds different bytes, or was yanked.
             NotARegistry: the registry location holds something else.
         """
-        self.claim()
-        with self._staged(Path(directory)) as staged:
-            module = _validated(staged, Path(directory))
-            if module.kind == "hybrid":  # its parts' ports, units and digests, from here
-                from modreg._files import check_hybrid, registry_parts
+        with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+            # The registry check (and a remote client's start-up) overlaps the validation.
+            marked = pool.submit(self._is_registry, create=True)
+            with self._staged(Path(directory)) as staged:
+                module = _validated(staged, Path(directory))
+                if module.kind == "hybrid":  # its parts' ports, units and digests, from here
+                    from modreg._files import check_hybrid, registry_parts
 
-                check_hybrid(module.path, module.manifest, registry_parts(self))
-            manifest = module.manifest
-            existing = self._existing(manifest.name, manifest.version, module.digest)
-            if existing is not None:
-                self._repair(module, staged)  # an identical republish restores damaged objects
-                return existing
-            with self._inflight([e.sha256 for e in module.files]):
-                for entry in module.files:
-                    self._put_object(staged / entry.path, entry)
-                record = VersionRecord(
-                    name=manifest.name,
-                    version=manifest.version,
-                    digest=module.digest,
-                    kind=manifest.kind,
-                    summary=manifest.summary,
-                    files=module.files,
-                    published=_now(),
-                )
-                key = record_key(manifest.name, manifest.version)
-                if not self.store.put_if_absent(key, record.to_json()):  # another won the race
-                    winner = self.store.get(key, limit=RECORD_LIMIT) or b""
-                    return self._compare(manifest.name, manifest.version, module.digest, winner)
-                self._after_commit(record, manifest)
+                    check_hybrid(module.path, module.manifest, registry_parts(self))
+                manifest = module.manifest
+                if not marked.result():
+                    self._mark()
+                existing = self._existing(manifest.name, manifest.version, module.digest)
+                if existing is not None:
+                    self._repair(module, staged)  # an identical republish restores damage
+                    return existing
+                with self._inflight([e.sha256 for e in module.files]):
+                    puts = [pool.submit(self._put_object, staged / e.path, e) for e in module.files]
+                    for put in puts:
+                        put.result()
+                    record = VersionRecord(
+                        name=manifest.name,
+                        version=manifest.version,
+                        digest=module.digest,
+                        kind=manifest.kind,
+                        summary=manifest.summary,
+                        files=module.files,
+                        published=_now(),
+                    )
+                    key = record_key(manifest.name, manifest.version)
+                    if not self.store.put_if_absent(key, record.to_json()):  # another won
+                        winner = self.store.get(key, limit=RECORD_LIMIT) or b""
+                        return self._compare(manifest.name, manifest.version, module.digest, winner)
+                    self._after_commit(record, manifest)
         return PublishResult(manifest.name, manifest.version, module.digest, created=True)
 
     @contextlib.contextmanager
