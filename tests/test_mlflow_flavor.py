@@ -38,10 +38,12 @@ def registry(tmp_path: Path) -> Registry:
     return Registry(tmp_path / "registry")
 
 
-@pytest.fixture
-def uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.chdir(tmp_path)  # nothing MLflow writes may land in the working tree
-    with tracking(tmp_path) as value:
+@pytest.fixture(scope="module")
+def uri(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """One tracking store for the module (creating its tables is most of a test's time)."""
+    root = tmp_path_factory.mktemp("tracking")
+    with pytest.MonkeyPatch.context() as patch, tracking(root) as value:
+        patch.chdir(root)  # nothing MLflow writes may land in the working tree
         yield value
 
 
