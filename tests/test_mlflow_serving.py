@@ -104,15 +104,18 @@ def registered(server: tuple[str, Path]) -> Iterator[tuple[str, Path, Any, list[
     from pipelines._mlflow_models import register
 
     url, root = server
-    registry = Registry(root / "registry")
-    drag = library(registry)["drag"]
     previous = os.environ.get("MLFLOW_TRACKING_URI")
-    try:
-        with modreg.Tracker("showcase", "publish", uri=url):
-            runs = [register([drag], registry), register([drag], registry)]
-        yield url, root, drag, runs
-    finally:
-        mlflow.set_tracking_uri(previous)
+    with pytest.MonkeyPatch.context() as patch:
+        # Module fixtures run before the autouse MODREG_HOME one: pulls must not reach ~.
+        patch.setenv("MODREG_HOME", str(root / "home"))
+        registry = Registry(root / "registry")
+        drag = library(registry)["drag"]
+        try:
+            with modreg.Tracker("showcase", "publish", uri=url):
+                runs = [register([drag], registry), register([drag], registry)]
+            yield url, root, drag, runs
+        finally:
+            mlflow.set_tracking_uri(previous)
 
 
 @pytest.fixture(scope="module")
