@@ -220,3 +220,12 @@ def test_the_showcase_registers_one_version_per_digest_on_sqlite(
     ]
     version = mlflow.MlflowClient().get_model_version("physics-drag", "2")
     assert version.tags["modreg.digest"] == newer.digest
+
+
+def test_a_hybrid_whose_parts_are_not_found_leaves_no_model(
+    tmp_path: Path, registry: Registry, modules: dict[str, Any]
+) -> None:
+    module = _hybrid_module(tmp_path, registry, modules)
+    with pytest.raises(modreg.ModuleNotFound, match=r"physics/drag|examples/drag-mlp"):
+        modreg.mlflow.save_model(module, tmp_path / "m", registry=Registry(tmp_path / "empty"))
+    assert not (tmp_path / "m").exists()

@@ -175,26 +175,35 @@ def save_model(
     from modreg.tracking import import_mlflow
 
     import_mlflow()
-    from mlflow import pyfunc
     from mlflow.models import Model
-    from mlflow.models.model import MLMODEL_FILE_NAME
-    from mlflow.utils.environment import (
-        _CONDA_ENV_FILE_NAME,
-        _PYTHON_ENV_FILE_NAME,
-        _REQUIREMENTS_FILE_NAME,
-        _mlflow_conda_env,
-        _PythonEnv,
-    )
-
-    import modreg
 
     root = Path(path).resolve()
     if root.exists():
         raise InvalidModule(f"{str(root)!r} already exists: save the model to a new directory")
-    with tempfile.TemporaryDirectory(prefix="modreg-mlflow-") as staging:
-        source, parts = _source(module, registry, Path(staging))
-        recorded = _copy_all(source, parts, root / DATA)
-    mlflow_model = mlflow_model if mlflow_model is not None else Model()
+    try:
+        with tempfile.TemporaryDirectory(prefix="modreg-mlflow-") as staging:
+            source, parts = _source(module, registry, Path(staging))
+            recorded = _copy_all(source, parts, root / DATA)
+        model = mlflow_model if mlflow_model is not None else Model()
+        if metadata:
+            model.metadata = {**(model.metadata or {}), **metadata}
+        _write_mlmodel(model, root, source, recorded)
+        _write_environment(root, pip_requirements or get_default_pip_requirements())
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)  # no half-written model left behind
+        raise
+
+
+def _write_mlmodel(
+    mlflow_model: Any, root: Path, source: Module, recorded: dict[str, dict[str, str]]
+) -> None:
+    """The ``MLmodel`` file: signature, the pyfunc entry point and the modreg flavor."""
+    from mlflow import pyfunc
+    from mlflow.models.model import MLMODEL_FILE_NAME
+    from mlflow.utils.environment import _CONDA_ENV_FILE_NAME, _PYTHON_ENV_FILE_NAME
+
+    import modreg
+
     manifest = source.manifest
     mlflow_model.signature = signature(manifest.inputs, manifest.outputs)
     # The pyfunc checks every request itself (ports, shapes, units' ranges) and accepts the
@@ -202,11 +211,10 @@ def save_model(
     # so with the flag it uses for models that validate their own inputs.
     mlflow_model.signature._is_signature_from_type_hint = True
     mlflow_model.metadata = {
-        **(metadata or {}),
+        **(mlflow_model.metadata or {}),
         "modreg_ref": source.ref,
         "modreg_digest": source.digest,
     }
-    requirements = pip_requirements or get_default_pip_requirements()
     pyfunc.add_to_model(
         mlflow_model,
         loader_module="modreg.mlflow",
@@ -226,9 +234,20 @@ def save_model(
         parts=recorded,
     )
     mlflow_model.save(str(root / MLMODEL_FILE_NAME))
-    (root / _REQUIREMENTS_FILE_NAME).write_text("\n".join(requirements) + "\n")
-    import yaml
 
+
+def _write_environment(root: Path, requirements: list[str]) -> None:
+    """requirements.txt, conda.yaml and python_env.yaml, as mlflow's own flavors write them."""
+    import yaml
+    from mlflow.utils.environment import (
+        _CONDA_ENV_FILE_NAME,
+        _PYTHON_ENV_FILE_NAME,
+        _REQUIREMENTS_FILE_NAME,
+        _mlflow_conda_env,
+        _PythonEnv,
+    )
+
+    (root / _REQUIREMENTS_FILE_NAME).write_text("\n".join(requirements) + "\n")
     conda = _mlflow_conda_env(additional_pip_deps=requirements)  # type: ignore[no-untyped-call]
     (root / _CONDA_ENV_FILE_NAME).write_text(yaml.safe_dump(conda, default_flow_style=False))
     _PythonEnv.current().to_yaml(str(root / _PYTHON_ENV_FILE_NAME))  # type: ignore[no-untyped-call]
