@@ -76,7 +76,9 @@ def test_every_kind_round_trips_through_the_model_registry(
     assert got.keys() == want.keys()
     for port in want:
         np.testing.assert_allclose(got[port], want[port], rtol=1e-6)
-    tags = mlflow.MlflowClient().get_model_version(f"test-{kind}", "1").tags
+    version = mlflow.MlflowClient().get_model_version(f"test-{kind}", "1")
+    assert version.description == f"modreg module {module.ref} ({module.digest})"
+    tags = version.tags
     assert tags["modreg.ref"] == module.ref
     assert tags["modreg.digest"] == module.digest
     assert tags["modreg.kind"] == kind

@@ -28,8 +28,8 @@ def log_model(
     """Log ``module`` as an MLflow model (in the active run, else a new one); register it.
 
     The logged model and, with ``registered_model_name``, the new model version are tagged
-    ``modreg.ref``, ``modreg.digest`` and ``modreg.kind``, so a registered model can be
-    traced back to the exact module it serves.
+    ``modreg.ref``, ``modreg.digest`` and ``modreg.kind`` (and the version described by
+    them), so a registered model can be traced back to the exact module it serves.
 
     Args:
         module: a :class:`~modreg.Module` or a built module (see :func:`save_model`).
@@ -75,10 +75,12 @@ def log_model(
         client = MlflowClient()
         client.set_logged_model_tags(info.model_id, identity)
         if registered_model_name is not None:
+            version = str(info.registered_model_version)
             for key, value in identity.items():
-                client.set_model_version_tag(
-                    registered_model_name, str(info.registered_model_version), key, value
-                )
+                client.set_model_version_tag(registered_model_name, version, key, value)
+            # what `mlflow ui` shows in the version list: the module it serves
+            description = f"modreg module {config['module']} ({config['digest']})"
+            client.update_model_version(registered_model_name, version, description=description)
     except MlflowException as exc:
         raise ConfigError(f"MLflow refused to log the model {name!r}: {exc.message}") from exc
     return info
