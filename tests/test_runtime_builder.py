@@ -112,10 +112,10 @@ def _errors(drag: Module, tmp_path: Path) -> dict[str, tuple[type[Exception], st
     cases["missing output"] = (GraphError, "missing \\['F'\\]", h)
 
     h = Hybrid(inputs={"v": V}, outputs={"a": VEC3_A})
-    first = h.add("one", Block.mlp({"v": V, "a": VEC3_A}, {"a": VEC3_A}, hidden=[2]), v="v")
-    second = h.add("two", Block.mlp({"a": VEC3_A}, {"a": VEC3_A}, hidden=[2]), a=first.a)
-    h.wire("one.a", second.a)
-    h.output("a", second.a)
+    first = h.add("one", Block.mlp({"v": V, "b": VEC3_A}, {"a": VEC3_A}, hidden=[2]), v="v")
+    second = h.add("two", Block.mlp({"a": VEC3_A}, {"b": VEC3_A}, hidden=[2]), a=first.a)
+    h.wire("one.b", second.b)
+    h.output("a", second.b)
     cases["cycle"] = (GraphError, "cycle: one -> two -> one", h)
 
     h = Hybrid(inputs={"s": {"unit": "m/s"}}, outputs={"F": {"unit": "N", "shape": [3]}})

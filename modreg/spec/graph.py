@@ -255,9 +255,9 @@ def check_wiring(graph: HybridGraph, inputs: dict[str, object], outputs: dict[st
     """Structure of the wiring without the parts' interfaces: names, expressions, cycles.
 
     Every wire and output must parse in the safe expression grammar over the hybrid's
-    inputs, its constants and ``part.port`` references to parts that exist (so
-    ``__import__('os')`` is refused here, as the builder would), and parts may not feed each
-    other in a cycle.
+    inputs, its constants and ``part.port`` references to parts that exist (so a wire that
+    calls a Python builtin is refused here, as the builder would), and parts may not feed
+    each other in a cycle.
 
     Raises:
         GraphError: no inputs, a reserved or clashing name, an output without exactly one
