@@ -13,10 +13,13 @@ The method (:func:`distill_arrays`), cheapest stage first, stopping at the first
    enter only as x - y, x / y or x * y are merged and the smaller problem refitted on the data;
 4. constants are snapped to simple exact numbers (rationals, pi, sqrt(2), e), the equation is
    re-scored on all rows and tidied, and the simplest exact point of the accuracy/complexity
-   Pareto front is returned (see ``_engine.choose`` for the rule when nothing is exact).
+   Pareto front is returned; for a network teacher, points are settled to its error level
+   and chosen by the rule of ``_select`` (``SELECTION_RULE``).
 
-Tasks run on ``workers`` forked processes and are collected in a fixed order, so a seed gives
-the same equation; a budget that runs out returns the best point so far with ``exact=False``.
+The stages are one ordered table (``_stages.STAGES``). Tasks run on ``workers`` processes
+from a fork server and are collected in a fixed order; every task is bounded by work, not
+time, so a seed gives the same equation on any machine. The time budget is an enforced cap:
+when it bites, the best point so far is returned with ``timed_out=True``.
 
 Example:
     >>> import numpy as np

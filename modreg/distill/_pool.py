@@ -3,9 +3,11 @@
 Why processes from ``forkserver`` (``spawn`` where there is none) and not ``fork``: the
 caller may hold threads (torch's pools, a progress bar), and a forked child inherits their
 locks in whatever state they were in, so a child can deadlock before it runs a line. A
-forkserver child is forked from a clean single-threaded server that preloaded the search
-modules, so it starts fast and holds no foreign locks. Every task carries its arguments, so
-no module-level state is handed to a worker.
+forkserver child is forked from a clean single-threaded server and holds no foreign locks.
+The server preloads nothing (not even ``__main__``): starting a pool then waits for no
+imports, and each worker imports the search modules itself, inside the cap, when its first
+task arrives. Every task carries its arguments, so no module-level state is handed to a
+worker.
 
 The cap: results are collected in task order, and the wait for each one is bounded by the
 time left. A worker that does not answer in time is killed with the whole pool and the
@@ -26,13 +28,12 @@ from typing import Any, TypeVar
 __all__ = ["Runner"]
 
 T = TypeVar("T")
-_PRELOAD = ["modreg.distill._stages", "modreg.distill._structure"]
 
 
 def _context() -> Any:
     if sys.platform.startswith("linux") and "forkserver" in mp.get_all_start_methods():
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(_PRELOAD)
+        ctx.set_forkserver_preload([])  # a pool start must not wait for imports (see above)
         return ctx
     return mp.get_context("spawn")
 

@@ -149,7 +149,7 @@ STAGES: tuple[Stage, ...] = (
         order="workspace",
         max_vars=SMALL_VARS,
     ),
-    Stage("function libraries", _families("gpl", "ll"), order="workspace", budget=6 * LL_WORK),
+    Stage("function libraries", _families("gpl", "ll"), order="workspace", budget=4 * LL_WORK),
     Stage("shifted power laws", _families("gpls")),
     Stage(
         "structure: symmetries of the oracle",
@@ -163,7 +163,7 @@ STAGES: tuple[Stage, ...] = (
         _families("trees0", "trees1"),
         workspaces="all",
         order="workspace",
-        budget=4 * TREE_WORK,
+        budget=2 * TREE_WORK,
     ),
 )
 
