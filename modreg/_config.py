@@ -2,7 +2,8 @@
 
 ``MODREG_HOME`` (default ``~/.modreg``), ``MODREG_REGISTRY`` (default ``$MODREG_HOME/registry``;
 a path, ``~`` expanded, or a URI such as ``s3://bucket/prefix``), ``MODREG_OFFLINE`` (``1``:
-remote registries are served from the local cache only, no network) and ``MODREG_DEBUG``
+remote registries are served from the local cache only, no network), ``MODREG_TRUSTED_KEYS``
+(public keys whose signatures a pull requires; ``:``-separated paths) and ``MODREG_DEBUG``
 (``1`` shows tracebacks in the CLI).
 """
 
@@ -29,6 +30,7 @@ class Settings:
     registry: str
     debug: bool
     offline: bool = False
+    trusted_keys: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -48,6 +50,9 @@ class Settings:
             registry=registry,
             debug=_flag(env, "MODREG_DEBUG"),
             offline=_flag(env, "MODREG_OFFLINE"),
+            trusted_keys=tuple(
+                p.strip() for p in env.get("MODREG_TRUSTED_KEYS", "").split(os.pathsep) if p.strip()
+            ),
         )
 
     @property

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,11 +144,10 @@ def trusted_keys_from_env(
     Raises:
         SignatureError: a listed file cannot be used as a key.
     """
-    env = os.environ if environ is None else environ
-    text = env.get(TRUST_ENV, "").strip()
-    if not text:
-        return None
-    return load_trusted_keys([p for p in text.split(os.pathsep) if p.strip()])
+    from modreg._config import Settings
+
+    paths = Settings.from_env(environ).trusted_keys
+    return load_trusted_keys(list(paths)) if paths else None
 
 
 def private_key(key_path: Path, password: str | None) -> Any:

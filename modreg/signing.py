@@ -459,7 +459,10 @@ def trusted_pull(
     Raises:
         SignatureError: the policy refuses the module (see :func:`enforce_trust`).
     """
-    policy = trusted_keys_from_env() if keys is None else keys
+    paths = registry.settings.trusted_keys
+    policy: Sequence[TrustedKey] | None = keys
+    if keys is None and paths:
+        policy = load_trusted_keys(list(paths))
     if policy is None:
         return registry.pull(ref, to=to)
     fresh = to is not None and not Path(to).exists()
