@@ -311,3 +311,25 @@ def test_ci_check_against_a_team_registry(
     (gravity / "modreg.yaml").write_text(text.replace("summary: ", "summary: edited "))
     code, out, _ = run_cli(args, capsys)
     assert code == 1 and "published versions are immutable" in out
+
+
+def test_conflicting_conditional_writes_are_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    """409 ConditionalRequestConflict (another conditional write in flight) is retried; 412
+    means the key exists. A stubbed client stands beside the real server here: no server can
+    be made to answer 409 on demand."""
+    import boto3
+    from botocore.stub import Stubber
+
+    monkeypatch.setattr(s3.time, "sleep", lambda _: None)
+    client = boto3.session.Session().client(
+        "s3", region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s"
+    )
+    store = s3.S3Store("some-bucket", "reg", client=client)
+    with Stubber(client) as stub:
+        for _ in range(2):
+            stub.add_client_error("put_object", "ConditionalRequestConflict", http_status_code=409)
+        stub.add_response("put_object", {})
+        stub.add_client_error("put_object", "PreconditionFailed", http_status_code=412)
+        assert store.put_if_absent("k", b"v") is True
+        assert store.put_if_absent("k", b"v") is False
+        stub.assert_no_pending_responses()
