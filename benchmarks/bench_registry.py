@@ -230,8 +230,9 @@ for i in range(n):
 model = torch.nn.Sequential(*layers)
 renamed = {f"{2 * int(k.split('.')[1])}.{k.split('.')[2]}": v for k, v in state.items()}
 model.load_state_dict(renamed)
-if mlflow.get_experiment_by_name("bench") is None:
-    mlflow.create_experiment("bench", artifact_location=Path(artifacts).as_uri())
+if mlflow.get_experiment_by_name("bench") is None:  # "-": the tracking server's artifact store
+    location = None if artifacts == "-" else Path(artifacts).as_uri()
+    mlflow.create_experiment("bench", artifact_location=location)
 mlflow.set_experiment("bench")
 with mlflow.start_run():
     info = mlflow.pytorch.log_model(

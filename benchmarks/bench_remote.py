@@ -42,6 +42,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_registry import (  # noqa: E402
+    MLFLOW_LOAD,
+    MLFLOW_LOG,
     SMALL_LAYOUT,
     SMALL_NAME,
     VERSIONS,
@@ -70,35 +72,6 @@ c = boto3.session.Session().client("s3", config=Config(retries={"mode": "standar
 for i in range(int(sys.argv[3])):
     body = c.get_object(Bucket=sys.argv[1], Key=f"{sys.argv[2]}/{i}")["Body"].read()
     open(f"{sys.argv[4]}-{i}", "wb").write(body)
-"""
-MLFLOW_LOG = """\
-import logging, sys, warnings
-warnings.filterwarnings("ignore")
-import mlflow, mlflow.pytorch, torch
-from safetensors.torch import load_file
-logging.disable(logging.CRITICAL)
-state = load_file(sys.argv[1])
-n = sum(k.endswith(".weight") for k in state)
-layers = []
-for i in range(n):
-    out_f, in_f = state[f"layers.{i}.weight"].shape
-    layers += [torch.nn.Linear(in_f, out_f)] + ([torch.nn.Tanh()] if i < n - 1 else [])
-model = torch.nn.Sequential(*layers)
-renamed = {f"{2 * int(k.split('.')[1])}.{k.split('.')[2]}": v for k, v in state.items()}
-model.load_state_dict(renamed)
-mlflow.set_experiment("bench-remote")
-with mlflow.start_run():
-    info = mlflow.pytorch.log_model(
-        model, name="model", pip_requirements=["torch"], serialization_format="pickle"
-    )
-mlflow.register_model(info.model_uri, sys.argv[2])
-"""
-MLFLOW_LOAD = """\
-import logging, sys, warnings
-warnings.filterwarnings("ignore")
-import mlflow.pytorch
-logging.disable(logging.CRITICAL)
-print(sum(p.numel() for p in mlflow.pytorch.load_model(sys.argv[1]).parameters()))
 """
 FRESH_RESOLVE = """\
 import sys, time
@@ -176,11 +149,9 @@ def bench_mlflow(work: Path, env: dict[str, str], module: Path, repeat: int) -> 
     try:
         _wait_http(f"http://127.0.0.1:{port}/health", server)
         weights = str(module / "weights.safetensors")
-        run([sys.executable, "-c", MLFLOW_LOG, weights, "bench-remote"], client_env)  # warm-up
-        log_s = median(
-            repeat,
-            lambda _: run([sys.executable, "-c", MLFLOW_LOG, weights, "bench-remote"], client_env),
-        )
+        register = [sys.executable, "-c", MLFLOW_LOG, weights, "-", "bench-remote"]
+        run(register, client_env)  # warm-up: creates the experiment and version 1
+        log_s = median(repeat, lambda _: run(register, client_env))
         load = [sys.executable, "-c", MLFLOW_LOAD, "models:/bench-remote/1"]
         load_s = median(repeat, lambda _: run(load, client_env))
     finally:
