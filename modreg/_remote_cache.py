@@ -71,14 +71,19 @@ class RemoteCache:
         self._keep(target, entry)
 
     def _keep(self, delivered: Path, entry: FileEntry) -> None:
-        """Put a copy of freshly verified bytes into the cache (a kernel copy, no re-hash).
+        """Put freshly verified bytes into the cache without copying them where possible.
 
-        The cached copy is checked again on every use, so a file changed between the check
-        and this copy can never be delivered from the cache.
+        The cache entry is a hard link to the delivered file (a kernel copy across
+        filesystems). Sharing the inode is safe because a cached object is checked on every
+        use: if the pulled file is edited in place, the next use finds the damage, drops the
+        entry and fetches again; nothing from the cache ever reaches a caller unchecked.
         """
         staged = self.local.temp_path()
         try:
-            copy_file(delivered, staged)
+            try:
+                os.link(delivered, staged)
+            except OSError:  # another filesystem, or links not allowed
+                copy_file(delivered, staged)
             self.local.put_if_absent(object_key(entry.sha256), staged, sha256=entry.sha256)
         finally:
             with contextlib.suppress(FileNotFoundError):

@@ -455,8 +455,15 @@ class Registry:
         staging = target.parent / f".{target.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.partial"
         staging.mkdir()
         try:
-            for entry in record.files:
-                self.deliver(entry, staging / entry.path)
+            if self._cache is None or len(record.files) == 1:
+                for entry in record.files:
+                    self.deliver(entry, staging / entry.path)
+            else:  # a remote registry: the files travel at once
+                with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+                    for done in [
+                        pool.submit(self.deliver, e, staging / e.path) for e in record.files
+                    ]:
+                        done.result()
             return _install(staging, target, record, replace_damaged=replace_damaged)
         finally:
             if staging.exists():

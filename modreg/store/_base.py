@@ -106,6 +106,10 @@ class AbstractStore:
         done = 0
         while done < size:
             chunk = self.get(key, start=done, length=min(READ_CHUNK, size - done))
+            if chunk is None:
+                from modreg.errors import IntegrityError
+
+                raise IntegrityError(f"{key} is missing from {self.location}: run 'modreg verify'")
             if not chunk:
                 from modreg.errors import IntegrityError
 

@@ -60,12 +60,9 @@ def deliver(store: Store, entry: FileEntry, target: Path) -> None:
 def _fill_and_hash(store: Store, key: str, fd: int, entry: FileEntry) -> str:
     hasher = blake3() if entry.blake3 else hashlib.sha256()
     size = entry.size
-    if store.head(key) is None:
-        raise IntegrityError(
-            f"object sha256:{entry.sha256} ({entry.path}) is missing from {store.location}: "
-            "run 'modreg verify' and re-publish the module"
-        )
     if size == 0:
+        if store.head(key) is None:
+            raise _missing(store, entry)
         for _ in store.read_into(key, fd, 0):
             pass
         return hasher.hexdigest()
@@ -85,6 +82,13 @@ def _fill_and_hash(store: Store, key: str, fd: int, entry: FileEntry) -> str:
             f"{size} bytes: run 'modreg verify'"
         )
     return hasher.hexdigest()
+
+
+def _missing(store: Store, entry: FileEntry) -> IntegrityError:
+    return IntegrityError(
+        f"object sha256:{entry.sha256} ({entry.path}) is missing from {store.location}: "
+        "run 'modreg verify' and re-publish the module"
+    )
 
 
 def hash_key(store: Store, key: str) -> FileEntry | None:

@@ -365,7 +365,8 @@ class S3Store(AbstractStore):
             )
         except bex.ClientError as exc:
             if self._code(exc) in _MISSING:
-                raise IntegrityError(f"{key} vanished from {self.location} mid-read") from exc
+                missing = f"{key} is missing from {self.location}: run 'modreg verify'"
+                raise IntegrityError(missing) from exc
             raise self._failure(exc, "GetObject", key) from exc
         offset, end = start, start + length
         try:
