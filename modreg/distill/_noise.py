@@ -68,14 +68,15 @@ def _drop_terms(expr: sympy.Expr, score: Score, bound: float) -> sympy.Expr:
 
 
 def _drop_factors(expr: sympy.Expr, score: Score, bound: float) -> sympy.Expr:
-    """Replace factors by 1 (``abs(1 - 3*x)**0.0006``) while the error stays within bound."""
+    """Replace factors by 1 (``abs(1 - 3*x)**0.0006``, ``x**0.01``) while the error stays
+    within bound (a real factor such as ``r**-2`` never does)."""
     changed = True
     while changed:
         changed = False
         factors = [f for f in expr.atoms(sympy.Pow) if f.exp.is_Float or f.exp.is_Rational]
         trials = []
         for factor in factors:
-            if not factor.free_symbols or factor.base.is_Symbol:
+            if not factor.free_symbols:
                 continue
             rest = expr.xreplace({factor: sympy.Integer(1)})
             if rest.free_symbols:
@@ -96,9 +97,12 @@ def _simple(number: sympy.Expr) -> bool:
 def _choices(value: float, rel: float) -> list[sympy.Expr]:
     """Replacements for a constant, simplest first: exact numbers, then fewer digits."""
     out: list[sympy.Expr] = []
-    snapped = snap_constant(value, rel_tol=rel)
-    if snapped is not None and _simple(snapped):
-        out.append(snapped)
+    tol = rel
+    while tol >= 1e-9:  # the simplest number at each precision: 2/5, then 1/sqrt(2*pi), ...
+        snapped = snap_constant(value, rel_tol=tol)
+        if snapped is not None and _simple(snapped) and snapped not in out:
+            out.append(snapped)
+        tol /= 10
     seen = {value}
     for digits in range(1, 16):
         rounded = float(f"{value:.{digits}g}")
