@@ -160,7 +160,8 @@ def _true_form(
     def residual(p: np.ndarray) -> np.ndarray:
         with np.errstate(all="ignore"):
             out = np.broadcast_to(np.asarray(fn(*x.T, *p), dtype=float), yt.shape)
-        return np.nan_to_num((out - yt) / scale, nan=1e6, posinf=1e6, neginf=-1e6)
+        scaled: np.ndarray = np.nan_to_num((out - yt) / scale, nan=1e6, posinf=1e6, neginf=-1e6)
+        return scaled
 
     start = np.array([float(n) for n in numbers])
     if start.size == 0:
