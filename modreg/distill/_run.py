@@ -328,19 +328,21 @@ def _fit_outputs(
 def _noise(source: _Source, name: str) -> float:
     """The teacher's error level for output ``name``: recorded, never below float32 rounding.
 
-    Without a teacher (data mode) or a recorded figure it is 0: the selection then measures
-    the noise from the front itself (see :mod:`._select`).
+    Without a teacher (data mode) it is 0; a teacher that records no error is taken to be
+    right to :data:`._select.UNRECORDED_ERROR` of its output's RMS.
     """
     from modreg.distill._noise import FLOAT32_FLOOR, recorded_noise
+    from modreg.distill._select import UNRECORDED_ERROR
 
     if source.teacher is None:
         return 0.0
     metrics = source.teacher.manifest.metrics
     recorded = recorded_noise(metrics, name, single_output=len(source.outputs) == 1)
-    if recorded is None:
-        return 0.0
     y = np.asarray(source.train_out[name], dtype=np.float64)
-    return max(recorded, FLOAT32_FLOOR * float(np.sqrt(np.mean(y**2))))
+    rms = float(np.sqrt(np.mean(y**2)))
+    if recorded is None:
+        return UNRECORDED_ERROR * rms
+    return max(recorded, FLOAT32_FLOOR * rms)
 
 
 def distill_module(

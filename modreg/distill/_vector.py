@@ -292,6 +292,38 @@ def _fresh_score(inputs: Mapping[str, Port], search: Search) -> Callable[[Any], 
     return score
 
 
+def _range_probe(inputs: Mapping[str, Port]) -> Callable[[Any], bool] | None:
+    """Whether a law is finite at the points publish checks: the declared ranges' centre and
+    seeded draws (``spec._finite``). A law that is not cannot be chosen: it would be refused
+    at publish (``log(norm(v))`` with 0 inside the range of ``v``). None without ranges."""
+    from modreg.spec._finite import _samples
+
+    ranges = {n: p.range for n, p in inputs.items()}
+    if not all(ranges.values()):
+        return None
+    arrays, _ = _samples(ranges, {n: tuple(p.shape) for n, p in inputs.items()})
+    probe = scalar_features(inputs, arrays)
+
+    def defined(expr: Any) -> bool:
+        with np.errstate(all="ignore"):
+            return bool(np.isfinite(probe.evaluate(expr)).all())
+
+    return defined
+
+
+def _defined_only(
+    score: Callable[[Any], float] | None, probe: Callable[[Any], bool] | None
+) -> Callable[[Any], float] | None:
+    """``score``, but infinite for laws the probe finds undefined."""
+    if probe is None or score is None:
+        return score
+
+    def guarded(expr: Any) -> float:
+        return score(expr) if probe(expr) else math.inf
+
+    return guarded
+
+
 def _scalar(
     name: str,
     port: Port,
@@ -301,7 +333,7 @@ def _scalar(
     search: Search,
 ) -> OutputFit:
     rows = np.arange(len(y))
-    score = _fresh_score(inputs, search)
+    score = _defined_only(_fresh_score(inputs, search), _range_probe(inputs))
     result = _run_engine(
         features, rows, y, port.unit, search, score=score, target_noise=search.noise
     )
@@ -455,7 +487,11 @@ def _directional(
     weights = np.einsum("ij,ij->i", u[pick.rows], u[pick.rows])  # score s by the error in y
     offset = np.zeros(port.shape) if pick.offset is None else pick.offset
 
+    probe = _range_probe(inputs)
+
     def vector_error(expr: Any) -> float:  # the whole output, on every sample
+        if probe is not None and not probe(expr):
+            return math.inf  # undefined somewhere the module promises to work
         with np.errstate(all="ignore"):
             return _rms(offset + features.evaluate(expr)[:, None] * u - y)
 
