@@ -82,3 +82,29 @@ def test_showcase_pipeline_small(tmp_path: Path) -> None:
     again = _run([*dvc, "repro"], project, env)
     assert again.returncode == 0
     assert "Running stage" not in again.stdout, again.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_showcase_runs_unchanged_on_a_team_registry(tmp_path: Path, s3_env: object) -> None:
+    """``MODREG_REGISTRY=s3://...`` and nothing else changed: every stage publishes there."""
+    from modreg.registry import Registry
+
+    project = _project(tmp_path)
+    location = "s3://modreg-test/showcase"
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(project),
+        "MODREG_HOME": str(project / ".modreg"),
+        "MODREG_REGISTRY": location,
+        "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}",
+        "DVC_NO_ANALYTICS": "1",
+    }
+    dvc = [sys.executable, "-m", "dvc"]
+    assert _run([*dvc, "init", "--no-scm", "-q"], project, env).returncode == 0
+    done = _run([*dvc, "repro"], project, env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert not (project / ".modreg" / "registry").exists()
+    names = {row.name for row in Registry(location).list()}
+    assert {"physics/drag", "physics/gravity", "showcase/baseball"} <= names
+    assert Registry(location).verify().ok
