@@ -28,26 +28,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from modreg.registry import Registry  # noqa: E402
-from tests._helpers import publish_worker, write_network_module  # noqa: E402
+from tests._helpers import race, write_network_module  # noqa: E402
 from tests._s3 import BUCKET, WeedServer  # noqa: E402
 
 PUBLISHERS = 16
-
-
-def race(
-    ctx: mp.context.BaseContext, location: str, sources: list[str], env: dict[str, str]
-) -> Counter[str]:
-    barrier, results = ctx.Barrier(len(sources)), ctx.Queue()
-    children = [
-        ctx.Process(target=publish_worker, args=(location, [s], barrier, results, env))  # type: ignore[attr-defined]
-        for s in sources
-    ]
-    for child in children:
-        child.start()
-    outcomes = Counter(results.get(timeout=300)[1] for _ in children)
-    for child in children:
-        child.join()
-    return outcomes
 
 
 def main(argv: list[str] | None = None) -> None:

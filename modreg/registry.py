@@ -251,10 +251,14 @@ class Registry:
                         files=module.files,
                         published=_now(),
                     )
-                    key = record_key(manifest.name, manifest.version)
-                    if not self.store.put_if_absent(key, record.to_json()):  # another won
+                    key, data = record_key(manifest.name, manifest.version), record.to_json()
+                    if not self.store.put_if_absent(key, data):
                         winner = self.store.get(key, limit=RECORD_LIMIT) or b""
-                        return self._compare(manifest.name, manifest.version, module.digest, winner)
+                        # Our own bytes: a retried request whose first try had landed.
+                        if winner != data:  # another publisher won the race
+                            return self._compare(
+                                manifest.name, manifest.version, module.digest, winner
+                            )
                     self._after_commit(record, manifest)
         return PublishResult(manifest.name, manifest.version, module.digest, created=True)
 
@@ -334,7 +338,8 @@ class Registry:
             time.sleep(0.2)
 
     def _existing(self, name: str, version: str, digest: str) -> PublishResult | None:
-        data = self._record_bytes(name, version)
+        # The store itself, never the cache: a writer must see what the registry holds now.
+        data = self.store.get(record_key(name, version), limit=RECORD_LIMIT)
         return None if data is None else self._compare(name, version, digest, data)
 
     def _compare(self, name: str, version: str, digest: str, data: bytes) -> PublishResult:

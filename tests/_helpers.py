@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,23 @@ def publish_worker(
         except VersionExists:
             outcome = "refused"
         results.put((source, outcome))  # type: ignore[attr-defined]
+
+
+def race(ctx: Any, registry: str, sources: list[str], env: dict[str, str]) -> Counter[str]:
+    """Start one process per source, all publishing at once (a barrier); tally the outcomes."""
+    barrier, results = ctx.Barrier(len(sources)), ctx.Queue()
+    children = [
+        ctx.Process(target=publish_worker, args=(registry, [s], barrier, results, env))
+        for s in sources
+    ]
+    for child in children:
+        child.start()
+    outcomes = Counter(results.get(timeout=300)[1] for _ in children)
+    for child in children:
+        child.join()
+        if child.exitcode != 0:
+            raise RuntimeError(f"a publisher exited with {child.exitcode}")
+    return outcomes
 
 
 def run_cli(args: list[str], capsys: Any) -> tuple[int, str, str]:

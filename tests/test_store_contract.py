@@ -338,3 +338,13 @@ def test_storage_without_exclusive_create_is_refused() -> None:
 
     with pytest.raises(StoreError, match="does not enforce conditional writes"):
         Registry(Careless("careless")).claim()
+
+
+def test_publish_checks_the_registry_not_a_cache(backend: Backend, tmp_path: Path) -> None:
+    """A registry wiped and made again at the same location: publish asks the store itself."""
+    registry = backend.registry()
+    registry.publish(_src(tmp_path, "a"))
+    registry.pull("test/net@1.0.0", to=tmp_path / "out")  # fills a remote registry's cache
+    for key in backend.stored_keys():
+        backend.delete_raw(key)
+    assert backend.registry().publish(_src(tmp_path, "b", seed=1)).created

@@ -14,7 +14,7 @@ import pytest
 
 from modreg.registry import Registry
 
-from ._helpers import publish_worker, write_network_module
+from ._helpers import race, write_network_module
 
 # Kill points, spread evenly over every durable step of publishing eight modules (each child
 # pays about a second of start-up: pint's registry is built per process).
@@ -122,21 +122,6 @@ def test_kill_9_during_publish_never_leaves_a_broken_version(ctx: Any, tmp_path:
     assert _assert_consistent(registry, tmp_path / "final") == len(sources)
 
 
-def _race(ctx: Any, registry: str, sources: list[str], env: dict[str, str]) -> Counter[str]:
-    barrier, results = ctx.Barrier(len(sources)), ctx.Queue()
-    children = [
-        ctx.Process(target=publish_worker, args=(registry, [s], barrier, results, env))
-        for s in sources
-    ]
-    for child in children:
-        child.start()
-    outcomes = Counter(results.get(timeout=120)[1] for _ in children)
-    for child in children:
-        child.join()
-        assert child.exitcode == 0
-    return outcomes
-
-
 @pytest.fixture(params=["local", "s3"])
 def location(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, dict[str, str]]:
     """A fresh registry location on each real backend, and the environment that reaches it."""
@@ -151,10 +136,10 @@ def test_16_publishers_of_one_version_exactly_one_wins(
 ) -> None:
     """Races of 16 processes, each publishing other bytes as one name@version (ten on S3)."""
     where, env = location
-    for race in range(10 if "://" in where else 2):
-        sources = _sources(tmp_path / f"src{race}", 16, hidden=500 + race, same_version=True)
-        registry_location = f"{where}-{race}" if "://" in where else f"{where}{race}"
-        outcomes = _race(ctx, registry_location, sources, env)
+    for round_ in range(10 if "://" in where else 2):
+        sources = _sources(tmp_path / f"src{round_}", 16, hidden=500 + round_, same_version=True)
+        registry_location = f"{where}-{round_}" if "://" in where else f"{where}{round_}"
+        outcomes = race(ctx, registry_location, sources, env)
         assert outcomes == Counter(created=1, refused=15)
         registry = Registry(registry_location)
         assert list(registry.versions("test/net")) == ["1.0.0"]
@@ -165,7 +150,7 @@ def test_16_publishers_of_identical_bytes_all_succeed(
     ctx: Any, tmp_path: Path, location: tuple[str, dict[str, str]]
 ) -> None:
     source = _sources(tmp_path / "src", 1, hidden=2000)[0]
-    outcomes = _race(ctx, location[0], [source] * 16, location[1])
+    outcomes = race(ctx, location[0], [source] * 16, location[1])
     assert outcomes == Counter(created=1, identical=15)
 
 
@@ -173,7 +158,7 @@ def test_16_publishers_of_distinct_versions_all_land(
     ctx: Any, tmp_path: Path, location: tuple[str, dict[str, str]]
 ) -> None:
     sources = _sources(tmp_path / "src", 16, hidden=2000)
-    outcomes = _race(ctx, location[0], sources, location[1])
+    outcomes = race(ctx, location[0], sources, location[1])
     assert outcomes == Counter(created=16)
     registry = Registry(location[0])
     assert len(registry.list()[0].versions) == 16
