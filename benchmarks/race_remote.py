@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
         work = Path(tmp)
         server = WeedServer(work / "s3")
         server.start()
-        env = dict(server.env)
+        env = {**server.env, "MODREG_HOME": str(work / "home")}  # a cache of its own
         os.environ.update(env)
         tally: Counter[str] = Counter()
         start = time.perf_counter()
