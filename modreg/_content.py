@@ -29,6 +29,7 @@ __all__ = [
     "LOCK_FILE",
     "MANIFEST_FILE",
     "FileEntry",
+    "bytes_match",
     "file_matches",
     "hash_file",
     "is_hex_digest",
@@ -88,6 +89,15 @@ def file_matches(path: Path, entry: FileEntry) -> bool:
         hasher.update_mmap(path)
         return hasher.hexdigest() == entry.blake3
     return hash_file(path).sha256 == entry.sha256
+
+
+def bytes_match(data: bytes, entry: FileEntry) -> bool:
+    """Whether ``data`` are exactly the bytes ``entry`` records (BLAKE3, else sha256)."""
+    if len(data) != entry.size:
+        return False
+    if entry.blake3 is not None:
+        return blake3(data).hexdigest() == entry.blake3
+    return hashlib.sha256(data).hexdigest() == entry.sha256
 
 
 def tree_digest(entries: Iterable[FileEntry]) -> str:

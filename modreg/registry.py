@@ -48,7 +48,7 @@ from packaging.version import Version
 
 from modreg import _index
 from modreg._config import Settings
-from modreg._content import MANIFEST_FILE, FileEntry, file_matches
+from modreg._content import MANIFEST_FILE, FileEntry, bytes_match, file_matches
 from modreg._index import IndexEntry
 from modreg._records import RECORD_LIMIT, VersionRecord, parse_record
 from modreg._remote_cache import RemoteCache
@@ -490,6 +490,14 @@ class Registry:
         entry = next((e for e in record.files if e.path == path), None)
         if entry is None:
             raise ModuleNotFound(f"{record.ref} has no file {path!r}")
+        if self._cache is None:  # a local store: read it straight, checked in memory
+            data = self.store.get(object_key(entry.sha256), limit=entry.size)
+            if data is not None and bytes_match(data, entry):
+                return data
+            raise IntegrityError(
+                f"object sha256:{entry.sha256[:12]} ({entry.path}) of {record.ref} is missing or "
+                "damaged: run 'modreg verify'"
+            )
         with tempfile.TemporaryDirectory(prefix="modreg-read-") as tmp:
             target = Path(tmp) / entry.path
             self.deliver(entry, target)
