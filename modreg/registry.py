@@ -254,11 +254,17 @@ class Registry:
                     key, data = record_key(manifest.name, manifest.version), record.to_json()
                     if not self.store.put_if_absent(key, data):
                         winner = self.store.get(key, limit=RECORD_LIMIT) or b""
-                        # Our own bytes: a retried request whose first try had landed.
                         if winner != data:  # another publisher won the race
                             return self._compare(
                                 manifest.name, manifest.version, module.digest, winner
                             )
+                        # Exactly our bytes: a retried request whose first try had landed,
+                        # or an identical racer in the same second. Either way the version's
+                        # index and dependency keys must exist (they are idempotent).
+                        self._after_commit(record, manifest)
+                        return PublishResult(
+                            manifest.name, manifest.version, module.digest, created=False
+                        )
                     self._after_commit(record, manifest)
         return PublishResult(manifest.name, manifest.version, module.digest, created=True)
 
