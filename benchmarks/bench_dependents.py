@@ -36,9 +36,12 @@ from rich.console import Console
 from rich.progress import track
 from safetensors.numpy import save_file
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository's tests/
+
 from modreg.registry import Registry, VersionRecord
 from modreg.spec.archs import MLPSpec, expected_tensors
 from modreg.spec.graph import LockedModule, LockFile, dump_lock
+from tests._helpers import write_keypair
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPENDING = 20
@@ -154,27 +157,6 @@ def _network(folder: Path) -> Path:
     return folder
 
 
-def _keys(tmp: Path) -> tuple[Path, Path]:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    private, public = tmp / "team.key", tmp / "team.pub"
-    private.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    public.write_bytes(
-        key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
-    return private, public
-
-
 def bench_signing(tmp: Path, repeat: int) -> list[tuple[str, str, str]]:
     from modreg import signing
 
@@ -184,7 +166,7 @@ def bench_signing(tmp: Path, repeat: int) -> list[tuple[str, str, str]]:
         int(np.prod(s))
         for s in expected_tensors(MLPSpec(arch="mlp", hidden=[316, 316]), 2, 1).values()
     )
-    private, public = _keys(tmp)
+    private, public = write_keypair(tmp)
     start = time.perf_counter()
     import model_signing.signing  # noqa: F401  (the one-off cost, reported on its own)
 

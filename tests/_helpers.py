@@ -97,6 +97,28 @@ def race(ctx: Any, registry: str, sources: list[str], env: dict[str, str]) -> Co
     return outcomes
 
 
+def write_keypair(directory: Path, name: str = "team") -> tuple[Path, Path]:
+    """A fresh EC P-256 signing key (PKCS#8 PEM) and its public key: ``NAME.key``, ``NAME.pub``."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    private, public = directory / f"{name}.key", directory / f"{name}.pub"
+    private.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    public.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return private, public
+
+
 def run_cli(args: list[str], capsys: Any) -> tuple[int, str, str]:
     """Run ``modreg`` in-process through the console script's ``main``: (exit code, out, err)."""
     from modreg.cli import main

@@ -6,11 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from modreg.errors import SignatureError
 from tests._deps_helpers import drag_versions, write_force_data, write_hybrid
+from tests._helpers import write_keypair
 
 _backends = pytest.importorskip("tests._backends")
 
@@ -22,24 +21,6 @@ WIRES = {"drag.v": "v", "drag.rho": "1.2"}
 def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     server = request.getfixturevalue("s3_env") if request.param == "s3" else None
     return _backends.make_backend(request.param, tmp_path, server).registry()
-
-
-def _keypair(directory: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    private, public = directory / "team.key", directory / "team.pub"
-    private.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    public.write_bytes(
-        key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
-    return private, public
 
 
 def test_dependents_and_lock_upgrade(registry: Any, tmp_path: Path) -> None:
@@ -65,7 +46,7 @@ def test_dependents_and_lock_upgrade(registry: Any, tmp_path: Path) -> None:
 def test_signatures_and_trusted_pulls(registry: Any, tmp_path: Path) -> None:
     from modreg.signing import check_signatures, load_trusted_keys, sign, trusted_pull
 
-    private, public = _keypair(tmp_path)
+    private, public = write_keypair(tmp_path)
     registry.publish(Path(__file__).resolve().parent.parent / "modules" / "drag-mlp")
     registry.publish(Path(__file__).resolve().parent.parent / "modules" / "gravity")
     ref = "examples/drag-mlp@0.1.0"

@@ -27,7 +27,7 @@ from modreg.signing import (
     trusted_pull,
     verify_bundle,
 )
-from tests._helpers import run_cli
+from tests._helpers import run_cli, write_keypair
 
 if TYPE_CHECKING:
     from modreg.registry import Registry
@@ -36,30 +36,11 @@ ROOT = Path(__file__).resolve().parent.parent
 MODULES = ROOT / "modules"
 
 
-def _keypair(directory: Path, name: str) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    private = directory / f"{name}.key"
-    public = directory / f"{name}.pub"
-    private.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    public.write_bytes(
-        key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
-    return private, public
-
-
 @pytest.fixture
 def keys(tmp_path: Path) -> dict[str, tuple[Path, Path]]:
     directory = tmp_path / "keys"
     directory.mkdir()
-    return {name: _keypair(directory, name) for name in ("team", "other")}
+    return {name: write_keypair(directory, name) for name in ("team", "other")}
 
 
 @pytest.fixture
