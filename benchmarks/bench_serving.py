@@ -31,7 +31,7 @@ import tempfile
 import time
 import urllib.request
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
@@ -45,6 +45,9 @@ sys.path.insert(0, str(ROOT))
 
 import modreg  # noqa: E402
 from modreg.registry import Registry  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from bench_builder import per_call  # noqa: E402
 
 MLFLOW = str(Path(sys.executable).with_name("mlflow"))
 REQUESTS = {1: 400, 1024: 100}
@@ -160,20 +163,6 @@ def bench_serving(root: Path, modules: dict[str, modreg.Module]) -> None:
             )
 
 
-def per_call(fn: Callable[[], object], *, calls: int = 10, repeats: int = 5) -> float:
-    """Seconds per call: the minimum over ``repeats`` of the mean over ``calls`` (warm)."""
-    with torch.no_grad():
-        for _ in range(3):
-            fn()
-        means = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            for _ in range(calls):
-                fn()
-            means.append((time.perf_counter() - start) / calls)
-    return min(means)
-
-
 def bench_onnx(root: Path, nets: dict[str, Any]) -> None:
     from modreg.runtime._export import example_inputs
     from modreg.runtime._onnx import OnnxRunner
@@ -186,8 +175,8 @@ def bench_onnx(root: Path, nets: dict[str, Any]) -> None:
         runner = OnnxRunner(path, threads=1)
         inputs = example_inputs(net.interface.inputs, BIG, seed=1)
         arrays = {k: v.numpy() for k, v in inputs.items()}
-        torch_s = per_call(partial(net, inputs))
-        onnx_s = per_call(partial(runner.run_numpy, arrays))
+        torch_s = per_call(partial(net, inputs), calls=10, repeats=5)
+        onnx_s = per_call(partial(runner.run_numpy, arrays), calls=10, repeats=5)
         with torch.no_grad():
             want = net(inputs)
         got = runner.run_numpy(arrays)

@@ -147,6 +147,17 @@ def _peak_mb() -> float:
     return max(own, kids) / 1024.0
 
 
+def select_equations(bonus: bool, only: str, limit: int) -> list[Equation]:
+    """The table's equations (and the bonus ones), filtered by ``--only`` and ``--limit``."""
+    eqs = _read_equations(DATA / "FeynmanEquations.csv", bonus=False)
+    if bonus:
+        eqs += _read_equations(DATA / "BonusEquations.csv", bonus=True)
+    if only:
+        wanted = set(only.split(","))
+        eqs = [e for e in eqs if e.name in wanted or e.name.removeprefix("bonus.") in wanted]
+    return eqs[:limit] if limit else eqs
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", default="", help="comma-separated equation names")
@@ -155,14 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bonus", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--jobs", type=int, default=1, help="equations run at once")
     args = p.parse_args(argv)
-    eqs = _read_equations(DATA / "FeynmanEquations.csv", bonus=False)
-    if args.bonus:
-        eqs += _read_equations(DATA / "BonusEquations.csv", bonus=True)
-    if args.only:
-        wanted = set(args.only.split(","))
-        eqs = [e for e in eqs if e.name in wanted or e.name.removeprefix("bonus.") in wanted]
-    if args.limit:
-        eqs = eqs[: args.limit]
+    eqs = select_equations(args.bonus, args.only, args.limit)
     units = _read_units()
     workers = 2 if args.jobs <= 1 else 1
     results = []

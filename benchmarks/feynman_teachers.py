@@ -34,7 +34,7 @@ import numpy as np
 import sympy
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from feynman import DATA, Equation, _read_equations, _read_units, _sample, _truth, _values
+from feynman import Equation, _read_units, _sample, _truth, _values, select_equations
 
 CACHE = Path(__file__).resolve().parent / ".cache" / "feynman_teachers"
 N_TRAIN, N_TEST = 4000, 2000
@@ -179,14 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hidden", default="64,64,64", help="teacher MLP widths")
     p.add_argument("--steps", type=int, default=3000, help="teacher training steps (Adam)")
     args = p.parse_args(argv)
-    eqs = _read_equations(DATA / "FeynmanEquations.csv", bonus=False)
-    if args.bonus:
-        eqs += _read_equations(DATA / "BonusEquations.csv", bonus=True)
-    if args.only:
-        wanted = set(args.only.split(","))
-        eqs = [e for e in eqs if e.name in wanted or e.name.removeprefix("bonus.") in wanted]
-    if args.limit:
-        eqs = eqs[: args.limit]
+    eqs = select_equations(args.bonus, args.only, args.limit)
     hidden = tuple(int(h) for h in args.hidden.split(","))
     units = _read_units()
     print(f"# {len(eqs)} teachers ({hidden} tanh, {args.steps} steps), budget {args.budget:g}s")
