@@ -218,7 +218,7 @@ def hybrid_checks(directory: Path, registry: Registry, *, data_root: Path) -> Ch
     """
     import dataclasses
 
-    from modreg.check.replace import run_spec
+    from modreg.check.ci import run_declared_checks
     from modreg.check.report import CheckReport, run_check
     from modreg.module import Module
 
@@ -232,20 +232,10 @@ def hybrid_checks(directory: Path, registry: Registry, *, data_root: Path) -> Ch
         outcome.set("pass", f"builds with {_pins_text(read_lock(directory))}")
     if module is None:
         return report
-    if not report.ok:  # parsed but did not build: the checks cannot run
-        report.results[-1] = dataclasses.replace(report.results[-1], module=module.ref)
-        return report
     report.results[-1] = dataclasses.replace(report.results[-1], module=module.ref)
-    for index, spec in enumerate(module.manifest.checks):
-        run_spec(
-            module,
-            spec,
-            registry,
-            report,
-            check=f"accuracy[{index}]",
-            data_root=data_root,
-            allow_missing_data=True,
-            latency=False,
+    if report.ok:  # a hybrid that did not build cannot run its checks
+        run_declared_checks(
+            module, registry, report, data_root=data_root, allow_missing_data=True, latency=False
         )
     return report
 

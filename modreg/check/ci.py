@@ -210,9 +210,29 @@ def check_folder(
     report.results[-1] = dataclasses.replace(report.results[-1], module=module.ref)
     _check_digest(module, registry, report)
     _check_semver(module, registry, report)
-    for index, spec in enumerate(module.manifest.checks):
-        from modreg.check.replace import run_spec
+    run_declared_checks(
+        module,
+        registry,
+        report,
+        data_root=data_root,
+        allow_missing_data=allow_missing_data,
+        latency=latency,
+    )
 
+
+def run_declared_checks(
+    module: Module,
+    registry: Registry,
+    report: CheckReport,
+    *,
+    data_root: Path,
+    allow_missing_data: bool,
+    latency: bool,
+) -> None:
+    """The module's ``checks:`` entries, ``accuracy[i]`` each, appended to ``report``."""
+    from modreg.check.replace import run_spec
+
+    for index, spec in enumerate(module.manifest.checks):
         run_spec(
             module,
             spec,
