@@ -9,9 +9,14 @@ import numpy as np
 import pytest
 import sympy as sp
 
+from modreg.distill._engine import _good
 from modreg.distill._expr import evaluate
-from modreg.distill._noise import recorded_noise, settle
+from modreg.distill._noise import law_complexity, recorded_noise, settle
+from modreg.distill._parsimony import _rounded_powers
+from modreg.distill._problem import Problem, score_candidate
 from modreg.distill._select import SELECTION_RULE, description_length, select
+from modreg.distill._snap import snap_simple
+from modreg.distill._sparse import sparse_fit
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -98,3 +103,80 @@ def test_settle_keeps_what_the_data_supports() -> None:
 )
 def test_recorded_noise(metrics: dict[str, float], single: bool, expected: float | None) -> None:
     assert recorded_noise(metrics, "F", single) == expected
+
+
+# --- laws from a network's noisy outputs -------------------------------------------------
+
+
+def test_the_prior_prefers_pi_to_the_nearer_coincidence() -> None:
+    """0.07918 fitted to a teacher is 1/(4*pi), not the nearer 2/(7*e); exponents stay
+    plain fractions with small denominators."""
+    assert snap_simple(0.07918, rel_tol=1e-2) == 1 / (4 * sp.pi)
+    assert snap_simple(0.3989, rel_tol=1e-3) == 1 / sp.sqrt(2 * sp.pi)
+    assert snap_simple(0.95, rel_tol=1e-3) is None  # 19/20 is too dear to be a law's
+    assert snap_simple(2.1425, rel_tol=1e-3, rational=True) is None  # not 15/7
+    assert snap_simple(1.4995, rel_tol=1e-3, rational=True) == sp.Rational(3, 2)
+
+
+def test_exact_constants_are_simpler_than_fitted_ones() -> None:
+    q, eps, r = sp.symbols("q1 epsilon r")
+    assert law_complexity(q / (4 * sp.pi * eps * r**2)) < law_complexity(
+        sp.Float(0.0792) * q / (eps * r**2)
+    )
+    dear = sp.Rational(21, 5) / sp.pi + q  # prior cost 7.8: a coincidence, priced as a float
+    assert law_complexity(dear) == law_complexity(sp.Float(1.337) + q)
+
+
+def test_settle_snaps_despite_a_heavy_tailed_teacher_error() -> None:
+    """The teacher's error is large where the law is (1/b**2 at small b): the RMSE of the
+    fitted law is far above the recorded sigma, yet the snap itself adds little."""
+    truth = X[:, 0] / (4 * np.pi * X[:, 1] ** 2)
+    bulk = 2e-3 * np.sin(3 * X[:, 0])
+    edge = X[:, 1] < 1.05  # the 2.5 % of draws nearest the edge: 5 % off, either way
+    tail = 0.05 * edge * np.sign(np.sin(40 * X[:, 0]))
+    teacher = truth * (1 + bulk + tail)
+    sigma = float(np.sqrt(np.mean((truth * bulk) ** 2)))  # recorded on the bulk only
+    c = float(np.sum(teacher * X[:, 0] / X[:, 1] ** 2) / np.sum((X[:, 0] / X[:, 1] ** 2) ** 2))
+    fitted = sp.Float(c) * a / b**2
+    assert _score(teacher)(fitted) > 3 * sigma
+    settled = settle(fitted, _score(teacher), 2 * sigma, float(np.sqrt(np.mean(teacher**2))))
+    assert sp.simplify(settled - a / (4 * sp.pi * b**2)) == 0
+
+
+def test_bent_exponents_are_rounded_and_the_scale_refitted() -> None:
+    truth = 0.5 * X[:, 0] * X[:, 1] ** 2
+    bent = sp.Float(0.43) * a ** sp.Rational(10, 11) * b**2 * sp.Abs(2 * a - 1) ** sp.Float(0.034)
+    rounded = _rounded_powers(bent, X, truth, np.ones_like(truth), ["a", "b"])
+    assert rounded is not None
+    (scale,) = rounded.atoms(sp.Float)
+    assert sp.simplify(rounded / scale - a * b**2) == 0
+    assert abs(float(scale) - 0.5) < 1e-9
+
+
+def test_a_noisy_target_stops_only_at_a_clean_law() -> None:
+    """At the teacher's error, a curve of fitted numbers does not end the search; the law
+    with cheap exact constants does."""
+    rng = np.random.default_rng(2)
+    x = rng.uniform([1, 3], [2, 10], size=(2000, 2))
+    truth = 1 / np.sqrt(1 - (x[:, 0] / x[:, 1]) ** 2)
+    y = truth * (1 + 1e-3 * np.sin(5 * x[:, 0]))
+    noise = float(np.sqrt(np.mean((y - truth) ** 2)))
+    problem = Problem(x, y, ["v", "c"], np.arange(400, dtype=np.int64))
+    v, c = problem.symbols
+    law = score_candidate(1 / sp.sqrt(1 - sp.Float(0.9991) * v**2 / c**2), problem, "t")
+    curve = score_candidate(
+        sp.Float(1.31) - sp.Float(0.57) * sp.cos(sp.cos(v / c) ** -2), problem, "t"
+    )
+    assert law is not None and curve is not None
+    assert _good(law, noise, problem)
+    assert not _good(curve, noise, problem) or curve.rmse > 2 * noise
+
+
+def test_the_forced_columns_alone_are_a_fit() -> None:
+    """log|u| = a + 2*log(w) with noise: the intercept-and-monomial fit is returned."""
+    rng = np.random.default_rng(5)
+    w = rng.uniform(0.1, 0.7, 500)
+    cols = np.stack([np.ones_like(w), np.log(w), np.sin(7 * w), np.cos(11 * w)], axis=1)
+    t = 2 * np.log(w) + 0.01 * rng.normal(size=w.size)
+    fits = sparse_fit(cols, t, max_terms=2, forced=(0, 1))
+    assert any(f.columns == (0, 1) for f in fits)

@@ -20,10 +20,11 @@ import sympy
 from numpy.typing import NDArray
 
 from modreg.distill._dimensional import DAVariant, dimensional_variants
-from modreg.distill._expr import to_text
+from modreg.distill._expr import evaluate, to_text
+from modreg.distill._noise import settle
 from modreg.distill._pool import Runner
 from modreg.distill._problem import Candidate, Problem, Workspace, score_candidate
-from modreg.distill._select import meets, select
+from modreg.distill._select import MEETS, meets, select
 from modreg.distill._stages import STAGES, Stage, Task, run_task
 from modreg.distill._structure import (
     SURROGATE_STEPS,
@@ -43,6 +44,9 @@ Oracle = Callable[[Array], Array]
 Progress = Callable[[str, float], None]
 SUBSAMPLE = 400
 NOISE_STOP_NODES = 20
+NOISE_STOP_SHORT = 7
+CLEAN_COST = 4.5
+POOL_NOISE, POOL_SIZE = 3 * MEETS, 40
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,9 @@ class DistillResult:
     source: str = ""
     timed_out: bool = False  # the wall-clock cap cut the search before its work was done
     within_noise: bool = False  # inexact, but within the teacher's own error level
+    # Near-noise candidates beyond the front, for settling (a target with noise only): a
+    # law with fitted floats is often dominated until settling makes it exact.
+    pool: list[Any] = field(default_factory=list, repr=False, compare=False)
 
 
 def _power_expr(symbols: Sequence[sympy.Symbol], exps: Sequence[Any]) -> sympy.Expr:
@@ -230,7 +237,7 @@ def distill_arrays(
             jobs = [(problem, every, task) for task in tasks]
 
             def good(found: list[Candidate]) -> bool:
-                return any(_good(c, noise) for c in found)
+                return any(_good(c, noise, problem) for c in found)
 
             for found in runner.map(run_task, jobs, stop=good):
                 cands += found
@@ -252,13 +259,43 @@ def _indices(stage: Stage, base: list[Workspace], every: list[Workspace]) -> lis
     return [i for i in chosen if 0 < every[i].w_values.shape[1] <= stage.max_vars]
 
 
-def _good(c: Candidate, noise: float) -> bool:
-    """Exact, or a short law as close to the target as the target is to its own truth.
+def _good(c: Candidate, noise: float, problem: Problem) -> bool:
+    """Exact, or a law that is, at the noise level, what a law looks like.
 
-    Only short laws end the search at the noise level: a long curve that models the
-    teacher's own error meets it too, and stopping there would hide the law.
+    A candidate within the target's own error ends the search when it is very short
+    (at most :data:`NOISE_STOP_SHORT` nodes, ``9.81*t``), or short and *clean*: once settled
+    to the noise (:func:`._noise.settle`) no fitted number is left, every constant having
+    become a cheap exact one (prior cost at most :data:`CLEAN_COST`: 3/2, 1/(4*pi), not
+    21/(5*pi), which a loose tolerance admits by chance). Curves of fitted numbers
+    also meet a network's error (``m_0*(1.31 - 0.57*cos(cos(v/c)**(-2)))`` for
+    ``m_0/sqrt(1 - v**2/c**2)``), and stopping at one would hide the law.
     """
-    return c.exact or (meets(c.rmse, noise) and c.complexity <= NOISE_STOP_NODES)
+    if c.exact:
+        return True
+    if not meets(c.rmse, noise) or c.complexity > NOISE_STOP_NODES:
+        return False
+    if c.complexity <= NOISE_STOP_SHORT:
+        return True
+    score = _rows_score(problem)
+    settled = settle(c.expr, score, MEETS * noise, _rms(problem.y), max_cost=CLEAN_COST)
+    return not settled.atoms(sympy.Float) and meets(score(settled), noise)
+
+
+def _rms(values: Array) -> float:
+    return float(np.sqrt(np.mean(values**2)))
+
+
+def _rows_score(problem: Problem) -> Callable[[sympy.Expr], float]:
+    """RMSE on the problem's subsample: a quick verdict for the stopping test."""
+    rows = problem.sub
+    env = {n: v[rows] for n, v in problem.env.items()}
+    y = problem.y[rows]
+
+    def score(expr: sympy.Expr) -> float:
+        with np.errstate(all="ignore"):
+            return _rms(evaluate(expr, env, y.size) - y)
+
+    return score
 
 
 def _surrogate_symmetries(x: Array, y: Array, seed: int, steps: int) -> list[Symmetry]:
@@ -316,6 +353,22 @@ def _result(
         pareto=points,
         seconds=seconds,
         source=best.source,
-        timed_out=timed_out and not _good(best, noise),
+        timed_out=timed_out and not _good(best, noise, problem),
         within_noise=not best.exact and meets(best.rmse, noise),
+        pool=[] if best.exact else _pool(cands, front, noise),
     )
+
+
+def _pool(cands: list[Candidate], front: list[Candidate], noise: float) -> list[Any]:
+    """The shortest candidates that fit the target to within a few times its noise."""
+    if noise <= 0:
+        return []
+    on_front = {str(c.expr) for c in front}
+    seen: set[str] = set()
+    near = []
+    for c in sorted(cands, key=lambda c: (c.complexity, c.rmse, str(c.expr))):
+        text = str(c.expr)
+        if c.rmse <= POOL_NOISE * noise and text not in on_front and text not in seen:
+            seen.add(text)
+            near.append(c.expr)
+    return near[:POOL_SIZE]

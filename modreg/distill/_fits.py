@@ -74,7 +74,8 @@ def fit_gpl(
 ) -> list[Candidate]:
     """Generalised power law in the primitive factors of the working variables.
 
-    With ``shifts``, on shifted targets T(z) - c instead (c = +-1, T = identity, square, inverse):
+    With ``shifts``, on shifted targets T(z) - c instead (c = +-1; T = identity, square,
+    inverse, inverse square):
     ``1 + sqrt(1 + x)*cos(t)`` and ``sqrt(1 + a*b**2/c)`` are power laws after the shift.
     """
     v, z = _sub(ws, problem)
@@ -84,7 +85,7 @@ def fit_gpl(
         return _gpl_on(ws, problem, v, z, level, lambda s: s, "")
     out: list[Candidate] = []
     z_all = ws.z(problem)
-    for name, fwd, inv in _transforms(z)[:3]:
+    for name, fwd, inv in _transforms(z)[:4]:
         for shift in (1, -1):
             with np.errstate(all="ignore"):
                 u, u_all = fwd(z) - shift, fwd(z_all) - shift
@@ -144,9 +145,7 @@ def _gpl_on(
     )
     out: list[Candidate] = []
     source = f"{ws.label}:gpl{tag}"
-    for n, fit in enumerate(fits[:3]):
-        if fit.rel_residual > NEAR and (n > 0 or u_all is not None):
-            continue  # the best inexact fit still gives an approximate Pareto point
+    for fit in _front_fits(fits):
         shape = _gpl_shape(fit, cols, ws, problem)
         if u_all is None:
             out += with_scale(_fix_abs(ws.prefactor * shape, problem), problem, source)
@@ -164,6 +163,23 @@ def _gpl_on(
                 if cand.exact:
                     break
     return out
+
+
+def _front_fits(fits: list[SparseFit]) -> list[SparseFit]:
+    """The fits worth rebuilding: the near ones (best three), else the best fit of each size.
+
+    On a noisy target (a network teacher) no fit is near, and the best one spends its terms
+    on the noise; the sparse ones (``log|u| = a + 2*log(w)``) are the law's candidates.
+    """
+    near = [f for f in fits[:3] if f.rel_residual <= NEAR]
+    if near:
+        return near
+    best: dict[int, SparseFit] = {}
+    for fit in fits:
+        size = len(fit.columns)
+        if size not in best or fit.rel_residual < best[size].rel_residual:
+            best[size] = fit
+    return [best[size] for size in sorted(best)]
 
 
 def _fix_abs(expr: sympy.Expr, problem: Problem) -> sympy.Expr:

@@ -5,12 +5,12 @@ output is typical). Constants fitted to it carry that error (``1.00003147762*ome
 the search adds terms that model it (``... + 5.82e-05``). Both are noise, so once sigma is
 known a law is *settled*:
 
-1. additive terms, and factors that are powers of non-trivial bases, whose removal keeps
-   the error within ``max(error, sigma)`` are dropped, smallest contribution first;
-2. each float constant is replaced by the simplest exact number (a small rational times
-   pi, sqrt(2), e, ...; see :mod:`._snap`) within the relative precision the teacher
-   supports, or else rounded to the digits it supports, whenever the error stays within
-   ``max(error, sigma)``.
+1. additive terms, and factors that are powers of non-trivial bases, whose removal adds
+   at most sigma of error (in quadrature) are dropped, smallest contribution first;
+2. each float constant is replaced by the cheapest exact number by a physics prior (a
+   small rational times a power of pi, sqrt(2), e, ...; :func:`._snap.snap_simple`) within
+   the relative precision the teacher supports, or else rounded to the digits it
+   supports, whenever that adds at most sigma of error.
 
 sigma comes from the teacher's recorded metrics when it has them (``rmse_<port>``,
 ``val_rmse_<port>``, ``test_rmse_<port>`` or plain ``rmse`` for a one-output network), and
@@ -25,16 +25,46 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import sympy
 
-from modreg.distill._expr import complexity
-from modreg.distill._snap import snap_constant
+from modreg.distill._select import CHEAP_COST, FLOAT_COST
+from modreg.distill._snap import MAX_COST, snap_simple
 
-__all__ = ["FLOAT32_FLOOR", "recorded_noise", "settle"]
+__all__ = ["FLOAT32_FLOOR", "law_complexity", "recorded_noise", "settle"]
 
 FLOAT32_FLOOR = 4 * float(np.finfo(np.float32).eps)
-MAX_SNAP_NODES = 5  # 1/(4*pi) is 5 nodes; 17*exp(-1)/21 fits loose tolerances by accident
-MAX_SNAP_INT = 12  # numerators and denominators of snapped rationals
+SNAP_WIDEN = 10  # exact numbers are sought this much beyond the relative precision: the
+# error check decides (an inner constant, 0.993 in 1/sqrt(1 - 0.993*x**2), moves the law less)
+ROUND_SHARE = 10  # a rounded constant moves by at most a tenth of the supported precision
 _METRIC_KEYS = ("rmse_{port}", "val_rmse_{port}", "test_rmse_{port}")
 Score = Callable[[sympy.Expr], float]
+
+
+def _constant_cost(number: sympy.Expr) -> int:
+    """1 for a cheap exact number, 2 for a dearer one, :data:`FLOAT_COST` for the rest."""
+    value = float(number)
+    if value == 0 or snap_simple(value, 1e-12, CHEAP_COST) is not None:
+        return 1
+    return 2 if snap_simple(value, 1e-12, MAX_COST) is not None else FLOAT_COST
+
+
+def law_complexity(expr: sympy.Expr) -> int:
+    """Complexity for inexact targets, where fitted numbers are what settling removes.
+
+    Like a node count, but the numeric factors (or terms) of a product (or sum) count as
+    one constant, whose cost is 1 when it is a cheap exact number by the prior of
+    :mod:`._snap`, 2 for a dearer exact one and :data:`FLOAT_COST` for a fitted float:
+    ``q1/(4*pi*epsilon*r**2)`` (9) is simpler than ``0.0792*q1/(epsilon*r**2)`` (11).
+    """
+    if not expr.free_symbols:
+        return _constant_cost(expr)
+    if not expr.args:
+        return 1
+    numeric = [a for a in expr.args if not a.free_symbols]
+    rest = [a for a in expr.args if a.free_symbols]
+    total = 1 + sum(law_complexity(a) for a in rest)
+    if numeric:
+        joined = sympy.Add(*numeric) if isinstance(expr, sympy.Add) else sympy.Mul(*numeric)
+        total += _constant_cost(joined)
+    return total
 
 
 def recorded_noise(metrics: Mapping[str, float], port: str, single_output: bool) -> float | None:
@@ -87,39 +117,41 @@ def _drop_factors(expr: sympy.Expr, score: Score, bound: float) -> sympy.Expr:
     return expr
 
 
-def _simple(number: sympy.Expr) -> bool:
-    """Simple enough to be a law's constant at a loose tolerance: 3/4*pi, not 157/16."""
-    rationals = [r for r in number.atoms(sympy.Rational) if not r.is_Integer or abs(r) > 1]
-    small = all(abs(r.p) <= MAX_SNAP_INT and r.q <= MAX_SNAP_INT for r in rationals)
-    return small and complexity(number) <= MAX_SNAP_NODES
+def _choices(value: float, rel: float, exponent: bool, max_cost: float) -> list[sympy.Expr]:
+    """Replacements for a constant, simplest first: exact numbers, then fewer digits.
 
-
-def _choices(value: float, rel: float) -> list[sympy.Expr]:
-    """Replacements for a constant, simplest first: exact numbers, then fewer digits."""
+    Exact numbers are tried from :data:`SNAP_WIDEN` times the precision the teacher supports
+    (``rel``), then at tighter ones; a rounded value only where rounding moves it by under ``rel`` /
+    :data:`ROUND_SHARE`, so rounding never costs accuracy the teacher had.
+    """
     out: list[sympy.Expr] = []
-    tol = rel
-    while tol >= 1e-9:  # the simplest number at each precision: 2/5, then 1/sqrt(2*pi), ...
-        snapped = snap_constant(value, rel_tol=tol)
-        if snapped is not None and _simple(snapped) and snapped not in out:
+    tol = min(SNAP_WIDEN * rel, 0.1)
+    while tol >= 1e-9:  # the cheapest number at each precision: 2/5, then 1/sqrt(2*pi), ...
+        snapped = snap_simple(value, tol, max_cost, rational=exponent)
+        if snapped is not None and snapped not in out:
             out.append(snapped)
         tol /= 10
     seen = {value}
     for digits in range(1, 16):
         rounded = float(f"{value:.{digits}g}")
-        if rounded not in seen:
-            seen.add(rounded)
-            exact = rounded.is_integer() and abs(rounded) < 1e15
-            out.append(sympy.Integer(int(rounded)) if exact else sympy.Float(rounded, 15))
+        if rounded in seen or abs(rounded - value) > rel / ROUND_SHARE * abs(value):
+            continue
+        seen.add(rounded)
+        exact = rounded.is_integer() and abs(rounded) < 1e15
+        out.append(sympy.Integer(int(rounded)) if exact else sympy.Float(rounded, 15))
     return out
 
 
-def _snap_constants(expr: sympy.Expr, score: Score, bound: float, rel: float) -> sympy.Expr:
+def _snap_constants(
+    expr: sympy.Expr, score: Score, bound: float, rel: float, max_cost: float
+) -> sympy.Expr:
     """Replace each float by its simplest acceptable choice (largest constants first)."""
     floats = sorted(expr.atoms(sympy.Float), key=lambda f: -abs(float(f)))
+    exponents = {p.exp for p in expr.atoms(sympy.Pow)}
     for number in floats:
         if number not in expr.atoms(sympy.Float):
             continue
-        for choice in _choices(float(number), rel):
+        for choice in _choices(float(number), rel, number in exponents, max_cost):
             trial = expr.xreplace({number: choice})
             if _within(score(trial), bound):
                 expr = trial
@@ -127,21 +159,29 @@ def _snap_constants(expr: sympy.Expr, score: Score, bound: float, rel: float) ->
     return expr
 
 
-def settle(expr: sympy.Expr, score: Score, sigma: float, size: float) -> sympy.Expr:
+def settle(
+    expr: sympy.Expr, score: Score, sigma: float, size: float, max_cost: float = MAX_COST
+) -> sympy.Expr:
     """``expr`` without the terms and digits that only model noise of level ``sigma``.
+
+    A change is kept when the error it adds, in quadrature, is within ``sigma``: for a
+    least-squares fit the residual is orthogonal to a constant's effect, so
+    ``score(new)**2 - score(old)**2`` is the change's own size, whatever error the teacher
+    has at the edges of its ranges (where a heavy-tailed law makes the RMSE itself large).
 
     Args:
         expr: the law (numbers inline).
         score: its RMSE against the teacher (or data) in the output's units.
-        sigma: the teacher's error level, same units.
+        sigma: the error a change may add: the teacher's error level, same units.
         size: the RMS of the output, so sigma / size is the relative precision supported.
+        max_cost: the dearest exact number a constant may become (:mod:`._snap`'s prior).
     """
     if sigma <= 0 or not math.isfinite(sigma):
         return expr
     start = score(expr)
     if not math.isfinite(start):
         return expr
-    bound = max(start, sigma)
+    bound = math.hypot(start, sigma)
     rel = min(max(sigma / max(size, 1e-300), FLOAT32_FLOOR), 0.05)
     expr = _drop_factors(_drop_terms(expr, score, bound), score, bound)
-    return _snap_constants(expr, score, bound, rel)
+    return _snap_constants(expr, score, bound, rel, max_cost)

@@ -14,6 +14,7 @@ Exact results are left alone: there the simplest *exact* point is already chosen
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -23,7 +24,7 @@ from numpy.typing import NDArray
 
 from modreg.distill._engine import DistillResult, ParetoPoint
 from modreg.distill._expr import evaluate
-from modreg.distill._noise import settle
+from modreg.distill._noise import law_complexity, settle
 from modreg.distill._select import MEETS, meets, select
 from modreg.spec.expr import format_expression
 
@@ -58,11 +59,41 @@ def _power_laws(x: Array, y: Array, w: Array, names: list[str]) -> list[sp.Expr]
     return laws
 
 
-def _complexity(expr: sp.Expr) -> int:
-    return sum(1 for _ in sp.preorder_traversal(expr))
-
-
 Score = Callable[[sp.Expr], float]
+ROUND_TO = (2, 3)  # exponents are rounded to the nearest half or third
+
+
+def _simple_exponent(value: float) -> sp.Rational:
+    """The nearest half, or third when that is much nearer (0.98 -> 1, 0.34 -> 1/3)."""
+    options = [sp.Rational(round(value * q), q) for q in ROUND_TO]
+    return min(options, key=lambda r: (abs(float(r) - value) + 0.02 * (r.q > 2), r.q))
+
+
+def _rounded_powers(
+    expr: sp.Expr, x: Array, y: Array, w: Array, names: list[str]
+) -> sp.Expr | None:
+    """``expr`` with fitted exponents rounded to simple ones and its scale refitted.
+
+    A teacher's error bends fitted exponents (``q1**(10/11)*abs(2*q1 - 1)**0.034``): the
+    rounded law ``c*q1`` is a candidate of its own, its scale ``c`` fitted by weighted
+    least squares, then settled like every other point.
+    """
+
+    def rough(e: sp.Expr) -> bool:
+        return bool(e.is_Pow and e.exp.is_number and e.free_symbols) and (
+            e.exp.is_Float or (e.exp.is_Rational and e.exp.q > max(ROUND_TO))
+        )
+
+    rounded = expr.replace(rough, lambda e: e.base ** _simple_exponent(float(e.exp)))
+    if rounded == expr or not rounded.free_symbols:
+        return None
+    env = {name: x[:, j] for j, name in enumerate(names)}
+    with np.errstate(all="ignore"):
+        f = evaluate(rounded, env, len(y))
+        c = float(np.sum(w * f * y) / np.sum(w * f * f))
+    if not (np.all(np.isfinite(f)) and np.isfinite(c) and c != 0):
+        return None
+    return sp.Float(c, 15) * rounded
 
 
 def parsimonious(
@@ -99,12 +130,14 @@ def parsimonious(
     def scored(expr: sp.Expr) -> ParetoPoint:
         first = rate(expr)
         if np.isfinite(first):
-            expr = settle(expr, rate, MEETS * sigma if sigma > 0 else SETTLE_SLACK * first, size)
+            allowed = MEETS * sigma if sigma > 0 else math.sqrt(SETTLE_SLACK**2 - 1) * first
+            expr = settle(expr, rate, allowed, size)
         rmse = rate(expr)
         text = format_expression(expr)
-        return ParetoPoint(text, _complexity(expr), rmse if np.isfinite(rmse) else np.inf, expr)
+        return ParetoPoint(text, law_complexity(expr), rmse if np.isfinite(rmse) else np.inf, expr)
 
-    laws = [p.sympy_expr for p in result.pareto] + _power_laws(x, y, w, names)
+    laws = [p.sympy_expr for p in result.pareto] + result.pool + _power_laws(x, y, w, names)
+    laws += [r for law in laws if (r := _rounded_powers(law, x, y, w, names)) is not None]
     points = [scored(law) for law in laws]
     finite = [p for p in points if np.isfinite(p.rmse)]
     if not finite:

@@ -21,6 +21,9 @@ from typing import Protocol
 
 from modreg.distill._problem import EXACT_REL
 
+CHEAP_COST = 4.5  # exact constants this cheap by the prior of ._snap count as one node (1/(4*pi))
+FLOAT_COST = 3  # a fitted number: about 10 bits at the precision a network teacher has
+
 __all__ = [
     "BITS_PER_NODE",
     "MEETS",
@@ -40,7 +43,9 @@ N_EFF = 100
 UNRECORDED_ERROR = 0.01
 BITS_PER_NODE = 5.0  # about log2 of the symbols a node can be (operators, functions, names)
 RULE = (
-    f"the simplest point whose error is within {MEETS:g}*sigma, sigma the noise level (the "
+    f"the simplest point (complexity counts a fitted number as {FLOAT_COST}, an exact one as "
+    f"1, or 2 beyond prior cost {CHEAP_COST:g}) whose error is within {MEETS:g}*sigma, sigma "
+    "the noise level (the "
     f"teacher's recorded error, else {UNRECORDED_ERROR:g} of its output's RMS, the error a "
     "trained network typically keeps; 0 for exact data); when none is, the point of least "
     "description "

@@ -15,7 +15,7 @@ import sympy
 
 from modreg.distill._expr import complexity
 
-__all__ = ["snap_constant", "snap_exponent"]
+__all__ = ["constant_cost", "snap_constant", "snap_exponent", "snap_simple"]
 
 _BASES: list[tuple[sympy.Expr, float]] = []
 
@@ -69,3 +69,54 @@ def float_constant(value: float, digits: int = 12) -> sympy.Expr:
     if snapped is not None:
         return snapped
     return sympy.Float(float(f"{value:.{digits}g}"), 15)
+
+
+# The irrational factors of a law's constants, with their prior cost: powers of pi are the
+# commonest in physics (1/(4*pi), 2*pi, pi**2), square roots next, e the rarest. A rational's
+# cost is log2(1 + |p|) + log2(q): 1 -> 1, 1/2 -> 2, 3/4 -> 4, 12 -> 3.7.
+_PRIOR: list[tuple[sympy.Expr, float]] = []
+MAX_NUMERATOR, MAX_DENOMINATOR = 64, 12
+EXPONENT_DENOMINATOR = 4  # exponents of laws: 3/2, 1/3, 5/4; never 15/7
+MAX_COST = 7.0  # 1/(4*pi) costs 4, 3/(4*pi**2) 6; 20/(3*pi**2) (8) is a coincidence
+
+
+def _prior() -> list[tuple[sympy.Expr, float, float]]:
+    if not _PRIOR:
+        pi, two, three = sympy.pi, sympy.Integer(2), sympy.Integer(3)
+        _PRIOR.extend([(sympy.Integer(1), 0.0), (pi, 1.0), (1 / pi, 1.0)])
+        _PRIOR.extend([(sympy.sqrt(two), 1.5), (pi**2, 2.0), (pi**-2, 2.0)])
+        _PRIOR.extend([(sympy.sqrt(pi), 2.0), (1 / sympy.sqrt(pi), 2.0), (sympy.sqrt(three), 2.0)])
+        _PRIOR.extend([(sympy.sqrt(2 * pi), 2.0), (1 / sympy.sqrt(2 * pi), 2.0)])
+        _PRIOR.extend([(pi**3, 3.0), (pi**-3, 3.0), (sympy.E, 3.0), (1 / sympy.E, 3.0)])
+    return [(form, float(form), cost) for form, cost in _PRIOR]
+
+
+def constant_cost(number: Fraction) -> float:
+    """The prior cost of a rational factor (see ``_PRIOR``)."""
+    return math.log2(1 + abs(number.numerator)) + math.log2(number.denominator)
+
+
+def snap_simple(
+    value: float, rel_tol: float, max_cost: float = MAX_COST, rational: bool = False
+) -> sympy.Expr | None:
+    """The cheapest ``p/q * base`` within ``rel_tol`` of ``value`` by the physics prior.
+
+    For constants fitted to a network teacher, whose error allows a loose tolerance: the
+    cheapest candidate, not the closest, is the likely law (0.0792 is 1/(4*pi), not the
+    closer 2/(7*e)). ``rational``: plain fractions only (an exponent is 3/2, never 3/pi).
+    None when nothing within ``max_cost`` is close enough.
+    """
+    if not math.isfinite(value) or value == 0.0:
+        return None
+    best: tuple[float, float, sympy.Expr] | None = None
+    for form, fval, base_cost in _prior()[:1] if rational else _prior():
+        ratio = value / fval
+        for q in range(1, (EXPONENT_DENOMINATOR if rational else MAX_DENOMINATOR) + 1):
+            p = round(ratio * q)
+            if p == 0 or abs(p) > MAX_NUMERATOR or math.gcd(p, q) != 1:
+                continue
+            err = abs(p / q * fval - value) / abs(value)
+            cost = constant_cost(Fraction(p, q)) + base_cost
+            if err <= rel_tol and cost <= max_cost and (best is None or (cost, err) < best[:2]):
+                best = (cost, err, sympy.Rational(p, q) * form)
+    return None if best is None else best[2]

@@ -134,13 +134,14 @@ def sparse_fit(
         rel0 = float(np.linalg.norm(t)) / scale
         if rel0 < tol:
             return [_final(a_orig, t_orig, start, rel0)]
+    # The forced columns alone are a fit too: on a noisy target, often the law itself.
+    results: list[SparseFit] = [_final(a_orig, t_orig, start, rel0)] if start else []
     norms = np.linalg.norm(a, axis=0)
     norms[norms <= 1e-9 * (norms.max(initial=0.0) + 1e-300)] = np.inf
     a_n = a / norms
     sq = np.sum(a_n * a_n, axis=0)
     root = _State(math.inf, (), t, np.zeros((t.size, 0)), sq.copy())
     states: list[_State] = [root]
-    results: list[SparseFit] = []
     seen: set[tuple[int, ...]] = {()}
     seeds = _best_pairs(a_n, t, beam) if max_terms >= 2 else []
     for step in range(max_terms):

@@ -337,9 +337,7 @@ def _scalar(
     result = _run_engine(
         features, rows, y, port.unit, search, score=score, target_noise=search.noise
     )
-    points = [
-        Point(e := features.to_ports(p.sympy_expr), _complexity(e), p.rmse) for p in result.pareto
-    ]
+    points = [Point(features.to_ports(p.sympy_expr), p.complexity, p.rmse) for p in result.pareto]
     chosen = _chosen_index(result)
     return OutputFit(
         port=name,
