@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import sympy
 
+from modreg.distill._expr import is_finite_expr
 from modreg.distill._select import CHEAP_COST, FLOAT_COST
 from modreg.distill._snap import MAX_COST, snap_simple
 
@@ -81,19 +82,31 @@ def _within(score: float, bound: float) -> bool:
     return math.isfinite(score) and score <= bound
 
 
+def _finite_only(score: Score) -> Score:
+    """``score``, infinite for a trial that is not a real finite law (a snap can make
+    ``(x - 1)**(1/2)`` of a negative number, or ``1/0``)."""
+
+    def safe(expr: sympy.Expr) -> float:
+        return score(expr) if is_finite_expr(expr) else math.inf
+
+    return safe
+
+
 def _drop_terms(expr: sympy.Expr, score: Score, bound: float) -> sympy.Expr:
-    """Remove additive terms one at a time while the error stays within ``bound``."""
+    """Remove additive terms, of the law or of any sum inside it (``p*(cos(t) + 4.5e-05)``),
+    one at a time while the error stays within ``bound``."""
     changed = True
-    while changed and isinstance(expr, sympy.Add):
+    while changed:
         changed = False
         trials = []
-        for term in expr.args:
-            rest = expr - term
-            trials.append((score(rest), sympy.count_ops(term), rest))
-        trials.sort(key=lambda t: (t[0], -t[1]))
-        best_score, _, rest = trials[0]
-        if _within(best_score, bound) and rest.free_symbols:
-            expr, changed = rest, True
+        for node in sorted(expr.atoms(sympy.Add), key=str):
+            for term in node.args:
+                rest = expr.xreplace({node: node - term})
+                if rest.free_symbols:
+                    trials.append((score(rest), -sympy.count_ops(term), str(rest), rest))
+        trials.sort(key=lambda t: t[:3])
+        if trials and _within(trials[0][0], bound):
+            expr, changed = trials[0][3], True
     return expr
 
 
@@ -178,6 +191,7 @@ def settle(
     """
     if sigma <= 0 or not math.isfinite(sigma):
         return expr
+    score = _finite_only(score)
     start = score(expr)
     if not math.isfinite(start):
         return expr

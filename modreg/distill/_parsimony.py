@@ -23,7 +23,7 @@ import sympy as sp
 from numpy.typing import NDArray
 
 from modreg.distill._engine import DistillResult, ParetoPoint
-from modreg.distill._expr import evaluate
+from modreg.distill._expr import evaluate, is_finite_expr
 from modreg.distill._noise import law_complexity, settle
 from modreg.distill._select import MEETS, meets, select
 from modreg.spec.expr import format_expression
@@ -85,7 +85,7 @@ def _rounded_powers(
         )
 
     rounded = expr.replace(rough, lambda e: e.base ** _simple_exponent(float(e.exp)))
-    if rounded == expr or not rounded.free_symbols:
+    if rounded == expr or not rounded.free_symbols or not is_finite_expr(rounded):
         return None
     env = {name: x[:, j] for j, name in enumerate(names)}
     with np.errstate(all="ignore"):
