@@ -14,7 +14,7 @@ from modreg.distill._expr import evaluate
 from modreg.distill._noise import law_complexity, recorded_noise, settle
 from modreg.distill._parsimony import _rounded_powers
 from modreg.distill._problem import Problem, score_candidate
-from modreg.distill._select import SELECTION_RULE, description_length, select
+from modreg.distill._select import SELECTION_RULE, description_length, select, trimmed_rms
 from modreg.distill._snap import snap_simple
 from modreg.distill._sparse import sparse_fit
 
@@ -180,3 +180,11 @@ def test_the_forced_columns_alone_are_a_fit() -> None:
     t = 2 * np.log(w) + 0.01 * rng.normal(size=w.size)
     fits = sparse_fit(cols, t, max_terms=2, forced=(0, 1))
     assert any(f.columns == (0, 1) for f in fits)
+
+
+def test_scores_set_aside_the_teachers_worst_draws_but_never_an_undefined_law() -> None:
+    residuals = np.full(1000, 1e-3)
+    residuals[:20] = 1.0  # a teacher far off near a singular edge (asin near 1)
+    assert trimmed_rms(residuals) == pytest.approx(1e-3)
+    residuals[0] = np.nan
+    assert trimmed_rms(residuals) == np.inf

@@ -24,7 +24,7 @@ from modreg.distill._expr import evaluate, to_text
 from modreg.distill._noise import settle
 from modreg.distill._pool import Runner
 from modreg.distill._problem import Candidate, Problem, Workspace, score_candidate
-from modreg.distill._select import MEETS, meets, select
+from modreg.distill._select import MEETS, meets, select, trimmed_rms
 from modreg.distill._stages import STAGES, Stage, Task, run_task
 from modreg.distill._structure import (
     SURROGATE_STEPS,
@@ -46,7 +46,7 @@ SUBSAMPLE = 400
 NOISE_STOP_NODES = 20
 NOISE_STOP_SHORT = 7
 CLEAN_COST = 4.5
-POOL_NOISE, POOL_SIZE = 3 * MEETS, 40
+POOL_NOISE, POOL_SIZE, POOL_NODES = 3 * MEETS, 40, 40
 
 
 @dataclass(frozen=True)
@@ -272,11 +272,13 @@ def _good(c: Candidate, noise: float, problem: Problem) -> bool:
     """
     if c.exact:
         return True
-    if not meets(c.rmse, noise) or c.complexity > NOISE_STOP_NODES:
+    if noise <= 0 or c.complexity > NOISE_STOP_NODES:
+        return False
+    score = _rows_score(problem)
+    if not meets(score(c.expr), noise):
         return False
     if c.complexity <= NOISE_STOP_SHORT:
         return True
-    score = _rows_score(problem)
     settled = settle(c.expr, score, MEETS * noise, _rms(problem.y), max_cost=CLEAN_COST)
     return not settled.atoms(sympy.Float) and meets(score(settled), noise)
 
@@ -286,14 +288,18 @@ def _rms(values: Array) -> float:
 
 
 def _rows_score(problem: Problem) -> Callable[[sympy.Expr], float]:
-    """RMSE on the problem's subsample: a quick verdict for the stopping test."""
+    """Trimmed RMSE (:func:`._select.trimmed_rms`) on the problem's subsample: a quick
+    verdict at the noise level, for the stopping test and the pool."""
     rows = problem.sub
     env = {n: v[rows] for n, v in problem.env.items()}
     y = problem.y[rows]
 
     def score(expr: sympy.Expr) -> float:
         with np.errstate(all="ignore"):
-            return _rms(evaluate(expr, env, y.size) - y)
+            try:
+                return trimmed_rms(evaluate(expr, env, y.size) - y)
+            except ValueError:  # a node the evaluator does not know: no law of ours
+                return math.inf
 
     return score
 
@@ -355,20 +361,25 @@ def _result(
         source=best.source,
         timed_out=timed_out and not _good(best, noise, problem),
         within_noise=not best.exact and meets(best.rmse, noise),
-        pool=[] if best.exact else _pool(cands, front, noise),
+        pool=[] if best.exact else _pool(cands, front, noise, problem),
     )
 
 
-def _pool(cands: list[Candidate], front: list[Candidate], noise: float) -> list[Any]:
+def _pool(
+    cands: list[Candidate], front: list[Candidate], noise: float, problem: Problem
+) -> list[Any]:
     """The shortest candidates that fit the target to within a few times its noise."""
     if noise <= 0:
         return []
-    on_front = {str(c.expr) for c in front}
-    seen: set[str] = set()
-    near = []
+    score = _rows_score(problem)
+    seen = {str(c.expr) for c in front}
+    near: list[Any] = []
     for c in sorted(cands, key=lambda c: (c.complexity, c.rmse, str(c.expr))):
         text = str(c.expr)
-        if c.rmse <= POOL_NOISE * noise and text not in on_front and text not in seen:
+        if len(near) == POOL_SIZE or c.complexity > POOL_NODES:
+            break
+        if text not in seen:
             seen.add(text)
-            near.append(c.expr)
-    return near[:POOL_SIZE]
+            if score(c.expr) <= POOL_NOISE * noise:
+                near.append(c.expr)
+    return near

@@ -34,6 +34,7 @@ __all__ = ["fit_constant", "fit_gpl", "fit_ll", "fit_rational"]
 
 Array = NDArray[np.float64]
 NEAR = 1e-5  # fits this close in the transformed space are worth rebuilding
+SPARSE_TERMS = 5  # columns (intercept included) of the sparse fits rebuilt for a noisy target
 
 
 def _sub(ws: Workspace, problem: Problem) -> tuple[Array, Array]:
@@ -165,21 +166,25 @@ def _gpl_on(
     return out
 
 
-def _front_fits(fits: list[SparseFit]) -> list[SparseFit]:
-    """The fits worth rebuilding: the near ones (best three), else the best fit of each size.
+def _front_fits(fits: list[SparseFit], near_count: int = 3) -> list[SparseFit]:
+    """The fits worth rebuilding: the near ones (the best ``near_count``), else the best fit
+    of each size up to :data:`SPARSE_TERMS` columns, and the best fit of all.
 
     On a noisy target (a network teacher) no fit is near, and the best one spends its terms
     on the noise; the sparse ones (``log|u| = a + 2*log(w)``) are the law's candidates.
     """
-    near = [f for f in fits[:3] if f.rel_residual <= NEAR]
-    if near:
+    near = [f for f in fits[:near_count] if f.rel_residual <= NEAR]
+    if near or not fits:
         return near
     best: dict[int, SparseFit] = {}
     for fit in fits:
         size = len(fit.columns)
-        if size not in best or fit.rel_residual < best[size].rel_residual:
+        if size <= SPARSE_TERMS and (
+            size not in best or fit.rel_residual < best[size].rel_residual
+        ):
             best[size] = fit
-    return [best[size] for size in sorted(best)]
+    overall = min(fits, key=lambda f: f.rel_residual)
+    return [best[size] for size in sorted(best)] + ([] if overall in best.values() else [overall])
 
 
 def _fix_abs(expr: sympy.Expr, problem: Problem) -> sympy.Expr:
@@ -239,9 +244,7 @@ def _rebuild(
     source: str,
 ) -> list[Candidate]:
     out: list[Candidate] = []
-    for n, fit in enumerate(fits[:2]):
-        if fit.rel_residual > NEAR and n > 0:
-            continue
+    for fit in _front_fits(fits, near_count=2):
         for snap in (True, False) if fit.rel_residual <= NEAR else (False,):
             cand = score_candidate(_fix_abs(build(fit, snap), problem), problem, source)
             if cand is not None:

@@ -87,7 +87,10 @@ def _finite_only(score: Score) -> Score:
     ``(x - 1)**(1/2)`` of a negative number, or ``1/0``)."""
 
     def safe(expr: sympy.Expr) -> float:
-        return score(expr) if is_finite_expr(expr) else math.inf
+        try:
+            return score(expr) if is_finite_expr(expr) else math.inf
+        except ValueError:  # a node the evaluator does not know (cot from 1/tan)
+            return math.inf
 
     return safe
 

@@ -89,7 +89,10 @@ def _rounded_powers(
         return None
     env = {name: x[:, j] for j, name in enumerate(names)}
     with np.errstate(all="ignore"):
-        f = evaluate(rounded, env, len(y))
+        try:
+            f = evaluate(rounded, env, len(y))
+        except ValueError:  # rounding made a node the evaluator does not know (cot)
+            return None
         c = float(np.sum(w * f * y) / np.sum(w * f * f))
     if not (np.all(np.isfinite(f)) and np.isfinite(c) and c != 0):
         return None

@@ -19,6 +19,9 @@ import math
 from collections.abc import Sequence
 from typing import Protocol
 
+import numpy as np
+from numpy.typing import NDArray
+
 from modreg.distill._problem import EXACT_REL
 
 CHEAP_COST = 4.5  # exact constants this cheap by the prior of ._snap count as one node (1/(4*pi))
@@ -34,6 +37,7 @@ __all__ = [
     "description_length",
     "meets",
     "select",
+    "trimmed_rms",
 ]
 
 MEETS = 2.0  # a law within twice the teacher's measured error fits it as well as its truth
@@ -41,6 +45,8 @@ N_EFF = 100
 # A network teacher that records no error of its own is taken to be right to about 1 % of its
 # output's RMS: catalogue MLPs fitted to a smooth law land there (the README's showcase).
 UNRECORDED_ERROR = 0.01
+TRIM = 0.02  # a teacher's error is heavy-tailed at its domain's edges (asin near 1): the
+# worst 2 % of the fresh draws are set aside when a law is scored against it
 BITS_PER_NODE = 5.0  # about log2 of the symbols a node can be (operators, functions, names)
 RULE = (
     f"the simplest point (complexity counts a fitted number as {FLOAT_COST}, an exact one as "
@@ -51,7 +57,8 @@ RULE = (
     "description "
     f"length {N_EFF}/2*log2(1 + (rmse/s)**2) + {BITS_PER_NODE:g}*complexity bits with "
     "s = sigma, or the least error on the front when sigma is unknown; errors are measured "
-    "on draws the search never saw when a teacher can be queried"
+    f"on draws the search never saw when a teacher can be queried (the RMSE of all but the "
+    f"worst {TRIM:.0%} of them)"
 )
 
 
@@ -68,6 +75,16 @@ class Scored(Protocol):
 
     @property
     def rmse(self) -> float: ...
+
+
+def trimmed_rms(residuals: NDArray[np.float64]) -> float:
+    """RMS of all but the largest :data:`TRIM` share of ``residuals`` (inf if any is not
+    finite: a law undefined somewhere is never rescued by trimming)."""
+    if residuals.size == 0 or not np.all(np.isfinite(residuals)):
+        return math.inf
+    squares = np.sort(np.square(residuals))
+    keep = max(1, math.ceil(squares.size * (1 - TRIM)))
+    return float(np.sqrt(np.mean(squares[:keep])))
 
 
 def description_length(rmse: float, complexity: int, sigma: float) -> float:

@@ -30,6 +30,7 @@ import sympy as sp
 from modreg.distill._engine import DistillResult, distill_arrays
 from modreg.distill._expr import evaluate
 from modreg.distill._parsimony import parsimonious
+from modreg.distill._select import trimmed_rms
 from modreg.errors import DistillError
 from modreg.spec.expr import Dot, Norm, format_expression
 from modreg.spec.manifest import Port
@@ -279,7 +280,8 @@ def distill_output(
 
 
 def _fresh_score(inputs: Mapping[str, Port], search: Search) -> Callable[[Any], float] | None:
-    """RMSE on draws the search never saw, when a teacher gave them."""
+    """RMSE on draws the search never saw, when a teacher gave them (trimmed: the worst
+    :data:`._select.TRIM` of them, where a teacher errs most, set aside)."""
     if search.fresh is None:
         return None
     fresh_in, fresh_y = search.fresh
@@ -287,7 +289,7 @@ def _fresh_score(inputs: Mapping[str, Port], search: Search) -> Callable[[Any], 
 
     def score(expr: Any) -> float:
         with np.errstate(all="ignore"):
-            return _rms(fresh.evaluate(expr) - fresh_y)
+            return trimmed_rms(fresh.evaluate(expr) - fresh_y)
 
     return score
 
