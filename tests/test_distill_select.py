@@ -39,6 +39,12 @@ def test_a_simpler_wrong_form_loses_to_the_true_one() -> None:
     assert select([wrong, true], sigma=1e-3) == 1
 
 
+def test_a_constant_a_little_off_loses_to_the_law_even_within_twice_the_noise() -> None:
+    """c**2*k/(8*r**2) for 3*c**2*k/(8*pi*r**2): both within 2 sigma, the truth 3x closer."""
+    off, true = P(20, 0.020), P(22, 0.0061)
+    assert select([off, true], sigma=0.0107) == 1
+
+
 def test_unknown_noise_uses_description_length() -> None:
     front = [P(3, 0.2), P(11, 1e-3), P(70, 4e-4)]
     assert select(front, sigma=0.0) == 1
