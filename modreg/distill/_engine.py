@@ -25,6 +25,7 @@ from modreg.distill._noise import settle
 from modreg.distill._pool import Runner
 from modreg.distill._problem import Candidate, Problem, Workspace, score_candidate
 from modreg.distill._select import MEETS, meets, select, trimmed_rms
+from modreg.distill._separable import find_split, half_problem
 from modreg.distill._stages import STAGES, Stage, Task, run_task
 from modreg.distill._structure import (
     SURROGATE_STEPS,
@@ -47,6 +48,7 @@ NOISE_STOP_NODES = 20
 NOISE_STOP_SHORT = 7
 CLEAN_COST = 4.5
 POOL_NOISE, POOL_SIZE, POOL_NODES = 3 * MEETS, 40, 40
+SEPARATE_VARS = 3  # two-variable problems are searched whole (complete tree enumeration)
 
 
 @dataclass(frozen=True)
@@ -225,6 +227,13 @@ def distill_arrays(
     with Runner(workers, start + time_budget) as runner:
         structure: list[Workspace] | None = None
         for i, stage in enumerate(stages):
+            if stage.needs == "separation":
+                if oracle is not None and problem.x.shape[1] >= SEPARATE_VARS:
+                    report(stage.label, i / len(stages))
+                    cands += _separated(problem, oracle, seed, effort, noise, workers, runner)
+                    if any(_good(c, noise, problem) for c in cands):
+                        break
+                continue
             if stage.needs == "symmetries" and structure is None:
                 report(stage.label, i / len(stages))
                 structure = _symmetry_workspaces(problem, oracle, seed, effort, runner)
@@ -302,6 +311,51 @@ def _rows_score(problem: Problem) -> Callable[[sympy.Expr], float]:
                 return math.inf
 
     return score
+
+
+def _separated(
+    problem: Problem,
+    oracle: Oracle,
+    seed: int,
+    effort: float,
+    noise: float,
+    workers: int,
+    runner: Runner,
+) -> list[Candidate]:
+    """The law rebuilt from the halves of a separable oracle (:mod:`._separable`), each
+    distilled on its own (recursively, with half the effort and the time left)."""
+    split = find_split(problem.x, oracle, seed)
+    if split is None:
+        return []
+    reference = np.median(problem.x, axis=0)
+    f0 = float(oracle(reference[None, :])[0])
+    if not math.isfinite(f0) or f0 == 0:
+        return []
+    laws = []
+    for n, keep in enumerate((split.group, split.rest)):
+        xs, ys, half = half_problem(problem.x, oracle, keep, reference)
+        left = runner.deadline - time.monotonic()
+        if left <= 1:
+            return []
+        scale = _rms(ys) / max(_rms(problem.y), 1e-300) if split.kind == "mul" else 1.0
+        try:
+            result = distill_arrays(
+                xs,
+                ys,
+                [problem.names[i] for i in keep],
+                time_budget=left / (2 - n),
+                seed=seed,
+                workers=workers,
+                oracle=half,
+                effort=effort / 2,
+                noise=noise * scale,
+            )
+        except DistillError:
+            return []
+        laws.append(result.sympy_expr)
+    rebuilt = laws[0] + laws[1] - f0 if split.kind == "add" else laws[0] * laws[1] / f0
+    cand = score_candidate(rebuilt, problem, f"separable-{split.kind}")
+    return [] if cand is None else [cand]
 
 
 def _surrogate_symmetries(x: Array, y: Array, seed: int, steps: int) -> list[Symmetry]:

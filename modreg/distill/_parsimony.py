@@ -71,6 +71,15 @@ def _simple_exponent(value: float) -> sp.Rational:
     return min(options, key=lambda r: (abs(float(r) - value) + 0.02 * (r.q > 2), r.q))
 
 
+def _tidied(expr: sp.Expr) -> sp.Expr:
+    """A settled law with its common factors pulled out, when that is simpler:
+    ``m*(3*u**2/2 + 3*v**2/2)/3`` is ``m*(u**2 + v**2)/2`` (laws with floats are left)."""
+    if expr.atoms(sp.Float):
+        return expr
+    factored = sp.factor_terms(expr)
+    return factored if law_complexity(factored) < law_complexity(expr) else expr
+
+
 def _refit(expr: sp.Expr, x: Array, y: Array, w: Array, names: list[str]) -> sp.Expr | None:
     """``expr`` with all its fitted numbers refitted jointly (nonlinear least squares).
 
@@ -177,6 +186,7 @@ def parsimonious(
         if np.isfinite(first):
             allowed = MEETS * sigma if sigma > 0 else math.sqrt(SETTLE_SLACK**2 - 1) * first
             expr = settle(expr, rate, allowed, size)
+            expr = _tidied(expr)
         rmse = rate(expr)
         text = format_expression(expr)
         return ParetoPoint(text, law_complexity(expr), rmse if np.isfinite(rmse) else np.inf, expr)

@@ -111,7 +111,9 @@ class Stage:
             complete for small problems go early for them.
         budget: the stage's share of the search's work: at most this much in all, split
             evenly over its tasks (None: each family's own allowance per task).
-        needs: context the stage needs before it can run (``symmetries``: query the oracle).
+        needs: context the stage needs before it can run (``symmetries``: query the oracle
+            for symmetric pairs; ``separation``: a stage of no families that splits an
+            oracle's inputs into separable halves and distils each, :mod:`._separable`).
     """
 
     label: str
@@ -120,7 +122,7 @@ class Stage:
     order: Literal["family", "workspace"] = "family"
     max_vars: int | None = None
     budget: int | None = None
-    needs: Literal["", "symmetries"] = ""
+    needs: Literal["", "symmetries", "separation"] = ""
 
     def tasks(self, workspaces: Sequence[int], effort: float) -> list[Task]:
         """This stage's tasks in their fixed order."""
@@ -142,6 +144,7 @@ def _families(*names: str) -> tuple[Family, ...]:
 
 STAGES: tuple[Stage, ...] = (
     Stage("power laws", _families("const", "gpl0")),
+    Stage("separability: halves of the oracle", (), needs="separation"),
     Stage("polynomial libraries", _families("poly", "ll0", "rational")),
     Stage(
         "expression trees, few variables",
