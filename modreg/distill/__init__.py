@@ -11,6 +11,8 @@ The method (:func:`distill_arrays`), cheapest stage first, stopping at the first
    clean power factors are "peeled" into the prefactor (multiplicative separability);
 3. structure from an oracle (given, or a small torch MLP surrogate): pairs of inputs that
    enter only as x - y, x / y or x * y are merged and the smaller problem refitted on the data;
+   a given oracle (a network teacher) is also tested for additive and multiplicative
+   separability, and each half distilled on its own, recursively (``_separable``);
 4. constants are snapped to simple exact numbers (rationals, pi, sqrt(2), e), the equation is
    re-scored on all rows and tidied, and the simplest exact point of the accuracy/complexity
    Pareto front is returned; for a network teacher, points are settled to its error level
