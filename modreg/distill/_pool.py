@@ -22,7 +22,7 @@ import multiprocessing as mp
 import sys
 import time
 from collections.abc import Callable, Sequence
-from multiprocessing.pool import Pool
+from multiprocessing.connection import Connection, wait
 from typing import Any, TypeVar
 
 __all__ = ["Runner"]
@@ -38,19 +38,55 @@ def _context() -> Any:
     return mp.get_context("spawn")
 
 
-def _apply(job: tuple[Callable[..., Any], tuple[Any, ...]]) -> Any:
-    fn, args = job
-    return fn(*args)
+def _serve(conn: Connection) -> None:
+    """A worker's loop: one job in, its result (or its exception) out, until told to stop."""
+    while True:
+        try:
+            job = conn.recv()
+        except EOFError:
+            return
+        if job is None:
+            return
+        fn, args = job
+        try:
+            reply: tuple[bool, Any] = (True, fn(*args))
+        except Exception as exc:  # handed to the caller, who raises it
+            reply = (False, exc)
+        conn.send(reply)
+
+
+class _Worker:
+    """One worker process and its pipe; ``job`` is the index it works on (None: idle),
+    ``stale`` whether that result belongs to a map that has already returned."""
+
+    def __init__(self, ctx: Any) -> None:
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(target=_serve, args=(child,), daemon=True)
+        self.process.start()
+        child.close()
+        self.job: int | None = None
+        self.stale = False
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.join()
+        self.conn.close()
 
 
 class Runner:
-    """Ordered task execution on ``workers`` clean processes, capped at ``deadline``."""
+    """Ordered task execution on ``workers`` clean processes, capped at ``deadline``.
+
+    The workers are plain processes, each with its own pipe, driven from the caller's
+    thread: no queue-feeding thread can block on a full pipe, so stopping at the cap is a
+    kill that always returns (``multiprocessing.Pool.terminate`` can hang there, waiting on
+    a task thread stuck writing a large task to workers that are gone).
+    """
 
     def __init__(self, workers: int, deadline: float) -> None:
         self.workers = workers
         self.deadline = deadline  # time.monotonic() value
         self.timed_out = False
-        self._pool: Pool | None = None
+        self._pool: list[_Worker] | None = None
 
     def __enter__(self) -> Runner:
         return self
@@ -61,8 +97,8 @@ class Runner:
     def close(self) -> None:
         """Stop every worker (idempotent)."""
         if self._pool is not None:
-            self._pool.terminate()
-            self._pool.join()
+            for worker in self._pool:
+                worker.kill()
             self._pool = None
 
     def left(self) -> float:
@@ -81,7 +117,8 @@ class Runner:
         """``fn(*job)`` for each job, in order, until ``stop(result)`` or the cap.
 
         Returns the results collected, in job order (a prefix of the jobs): the same prefix
-        for the same inputs, whichever worker finished first.
+        for the same inputs, whichever worker finished first. Jobs still running when
+        ``stop`` ends the map finish in the background; their results are discarded.
         """
         results: list[T] = []
         if self.timed_out or not jobs:
@@ -96,17 +133,43 @@ class Runner:
                     break
             return results
         if self._pool is None:
-            self._pool = _context().Pool(self.workers)
-        stream = self._pool.imap(_apply, [(fn, job) for job in jobs])
-        for _ in jobs:
-            try:
-                result = stream.next(timeout=max(self.left(), 0.0))
-            except mp.TimeoutError:
+            ctx = _context()
+            self._pool = [_Worker(ctx) for _ in range(self.workers)]
+        pool = self._pool
+        done: dict[int, T] = {}
+        sent = 0
+        while len(results) < len(jobs):
+            for worker in pool:
+                if worker.job is None and sent < len(jobs):
+                    worker.conn.send((fn, jobs[sent]))
+                    worker.job, worker.stale, sent = sent, False, sent + 1
+            busy = [w for w in pool if w.job is not None]
+            ready = wait([w.conn for w in busy], timeout=max(self.left(), 0.0))
+            if not ready:
                 self._expire()
-                break
-            results.append(result)
-            if stop(result):
-                break
+                return results
+            for worker in busy:
+                if worker.conn not in ready:
+                    continue
+                try:
+                    ok, value = worker.conn.recv()
+                except EOFError:  # the worker died (out of memory, killed)
+                    self._expire()
+                    return results
+                index, stale = worker.job, worker.stale
+                worker.job = None
+                if stale:
+                    continue
+                if not ok:
+                    raise value
+                assert index is not None
+                done[index] = value
+            while len(results) in done:
+                results.append(done.pop(len(results)))
+                if stop(results[-1]):
+                    for worker in pool:
+                        worker.stale = worker.job is not None
+                    return results
         return results
 
     def call(self, fn: Callable[..., T], *args: Any) -> T | None:
