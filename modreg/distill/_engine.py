@@ -24,7 +24,7 @@ from modreg.distill._expr import evaluate, to_text
 from modreg.distill._noise import settle
 from modreg.distill._pool import Runner
 from modreg.distill._problem import Candidate, Problem, Workspace, score_candidate
-from modreg.distill._select import MEETS, meets, select, trimmed_rms
+from modreg.distill._select import CHEAP_COST, MEETS, meets, select, trimmed_rms
 from modreg.distill._separable import find_split, half_problem
 from modreg.distill._stages import STAGES, Stage, Task, run_task
 from modreg.distill._structure import (
@@ -46,7 +46,7 @@ Progress = Callable[[str, float], None]
 SUBSAMPLE = 400
 NOISE_STOP_NODES = 20
 NOISE_STOP_SHORT = 7
-CLEAN_COST = 4.5
+
 POOL_NOISE, POOL_SIZE, POOL_NODES = 3 * MEETS, 40, 40
 SEPARATE_VARS = 3  # two-variable problems are searched whole (complete tree enumeration)
 
@@ -274,7 +274,7 @@ def _good(c: Candidate, noise: float, problem: Problem) -> bool:
     A candidate within the target's own error ends the search when it is very short
     (at most :data:`NOISE_STOP_SHORT` nodes, ``9.81*t``), or short and *clean*: once settled
     to the noise (:func:`._noise.settle`) no fitted number is left, every constant having
-    become a cheap exact one (prior cost at most :data:`CLEAN_COST`: 3/2, 1/(4*pi), not
+    become a cheap exact one (prior cost at most :data:`._select.CHEAP_COST`: 3/2, 1/(4*pi), not
     21/(5*pi), which a loose tolerance admits by chance). Curves of fitted numbers
     also meet a network's error (``m_0*(1.31 - 0.57*cos(cos(v/c)**(-2)))`` for
     ``m_0/sqrt(1 - v**2/c**2)``), and stopping at one would hide the law.
@@ -288,7 +288,7 @@ def _good(c: Candidate, noise: float, problem: Problem) -> bool:
         return False
     if c.complexity <= NOISE_STOP_SHORT:
         return True
-    settled = settle(c.expr, score, MEETS * noise, _rms(problem.y), max_cost=CLEAN_COST)
+    settled = settle(c.expr, score, MEETS * noise, _rms(problem.y), max_cost=CHEAP_COST)
     return not settled.atoms(sympy.Float) and meets(score(settled), noise)
 
 
