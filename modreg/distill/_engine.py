@@ -415,11 +415,11 @@ def _result(
         source=best.source,
         timed_out=timed_out and not _good(best, noise, problem),
         within_noise=not best.exact and meets(best.rmse, noise),
-        pool=[] if best.exact else _pool(cands, front, noise, problem),
+        pool=[] if best.exact else _near_noise(cands, front, noise, problem),
     )
 
 
-def _pool(
+def _near_noise(
     cands: list[Candidate], front: list[Candidate], noise: float, problem: Problem
 ) -> list[Any]:
     """The shortest candidates that fit the target to within a few times its noise."""

@@ -74,7 +74,7 @@ def float_constant(value: float, digits: int = 12) -> sympy.Expr:
 # The irrational factors of a law's constants, with their prior cost: powers of pi are the
 # commonest in physics (1/(4*pi), 2*pi, pi**2), square roots next, e the rarest. A rational's
 # cost is log2(1 + |p|) + log2(q): 1 -> 1, 1/2 -> 2, 3/4 -> 4, 12 -> 3.7.
-_PRIOR: list[tuple[sympy.Expr, float]] = []
+_PRIOR: list[tuple[sympy.Expr, float, float]] = []  # (form, its value, its cost), built once
 MAX_NUMERATOR, MAX_DENOMINATOR = 64, 12
 EXPONENT_DENOMINATOR = 4  # exponents of laws: 3/2, 1/3, 5/4; never 15/7
 MAX_COST = 7.0  # 1/(4*pi) costs 4, 3/(4*pi**2) 6; 20/(3*pi**2) (8) is a coincidence
@@ -83,12 +83,13 @@ MAX_COST = 7.0  # 1/(4*pi) costs 4, 3/(4*pi**2) 6; 20/(3*pi**2) (8) is a coincid
 def _prior() -> list[tuple[sympy.Expr, float, float]]:
     if not _PRIOR:
         pi, two, three = sympy.pi, sympy.Integer(2), sympy.Integer(3)
-        _PRIOR.extend([(sympy.Integer(1), 0.0), (pi, 1.0), (1 / pi, 1.0)])
-        _PRIOR.extend([(sympy.sqrt(two), 1.5), (pi**2, 2.0), (pi**-2, 2.0)])
-        _PRIOR.extend([(sympy.sqrt(pi), 2.0), (1 / sympy.sqrt(pi), 2.0), (sympy.sqrt(three), 2.0)])
-        _PRIOR.extend([(sympy.sqrt(2 * pi), 2.0), (1 / sympy.sqrt(2 * pi), 2.0)])
-        _PRIOR.extend([(pi**3, 3.0), (pi**-3, 3.0), (sympy.E, 3.0), (1 / sympy.E, 3.0)])
-    return [(form, float(form), cost) for form, cost in _PRIOR]
+        forms = [(sympy.Integer(1), 0.0), (pi, 1.0), (1 / pi, 1.0)]
+        forms += [(sympy.sqrt(two), 1.5), (pi**2, 2.0), (pi**-2, 2.0)]
+        forms += [(sympy.sqrt(pi), 2.0), (1 / sympy.sqrt(pi), 2.0), (sympy.sqrt(three), 2.0)]
+        forms += [(sympy.sqrt(2 * pi), 2.0), (1 / sympy.sqrt(2 * pi), 2.0)]
+        forms += [(pi**3, 3.0), (pi**-3, 3.0), (sympy.E, 3.0), (1 / sympy.E, 3.0)]
+        _PRIOR.extend((form, float(form), cost) for form, cost in forms)
+    return _PRIOR
 
 
 def constant_cost(number: Fraction) -> float:
