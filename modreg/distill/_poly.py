@@ -4,18 +4,24 @@ Greedy sparse selection struggles when the working variables span narrow ranges 
 1/x are then nearly collinear) and the law has many terms, e.g. a sum of squared differences.
 A dense least-squares fit over every monomial of bounded degree has no such problem: when the
 law is a polynomial the residual vanishes, and the zero coefficients are pruned afterwards.
+
+On a noisy target (a network teacher) the residual never vanishes; then backward elimination
+from the dense fit gives the best fit of each size up to :data:`._fits.SPARSE_TERMS` terms
+(``1/F = a*u**2 + b*v**2 + c*w**2`` among the ten monomials of degree 2), which greedy
+forward selection misses among collinear monomials. Settling snaps their coefficients.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from fractions import Fraction
 
 import numpy as np
 import sympy
 from numpy.typing import NDArray
 
-from modreg.distill._fits import _coef, _transforms
+from modreg.distill._fits import SPARSE_TERMS, _coef, _transforms
 from modreg.distill._library import to_sympy
 from modreg.distill._problem import Candidate, Problem, Workspace, score_candidate
 from modreg.distill._snap import float_constant
@@ -50,6 +56,25 @@ def _prune(a: Array, t: Array, tol: float) -> tuple[list[int], Array] | None:
     return None
 
 
+def _backward(a: Array, t: Array, sizes: int) -> list[tuple[list[int], Array]]:
+    """The column sets of each size up to ``sizes`` that backward elimination keeps, with
+    their least-squares coefficients: the column whose removal adds the least residual goes
+    first (its added residual is coef**2 / inv(A^T A)_jj, one inverse per step)."""
+    keep = list(range(a.shape[1]))
+    out: list[tuple[list[int], Array]] = []
+    while keep:
+        sub = a[:, keep]
+        gram_inv = np.linalg.pinv(sub.T @ sub)
+        coef = gram_inv @ (sub.T @ t)
+        if len(keep) <= sizes:
+            out.append((list(keep), np.asarray(coef, dtype=np.float64)))
+        if len(keep) == 1:
+            break
+        cost = coef**2 / np.maximum(np.diag(gram_inv), 1e-300)
+        keep.pop(int(np.argmin(cost)))
+    return out[::-1]
+
+
 def fit_poly(ws: Workspace, problem: Problem) -> list[Candidate]:
     """T(z) as a dense polynomial of the working variables, pruned to its non-zero terms."""
     v = ws.w_values[problem.sub]
@@ -70,6 +95,7 @@ def fit_poly(ws: Workspace, problem: Problem) -> list[Candidate]:
                 continue
             found = _prune(a, t, 1e-10)
             if found is None:
+                out += _sparse_candidates(a, t, exps, ws, problem, f"poly{degree}-{name}", inv)
                 continue
             keep, coef = found
             for snap in (True, False):
@@ -84,4 +110,31 @@ def fit_poly(ws: Workspace, problem: Problem) -> list[Candidate]:
                     out.append(cand)
                     if cand.exact:
                         return out
+    return out
+
+
+def _sparse_candidates(
+    a: Array,
+    t: Array,
+    exps: list[tuple[int, ...]],
+    ws: Workspace,
+    problem: Problem,
+    label: str,
+    inv: Callable[[sympy.Expr], sympy.Expr],
+) -> list[Candidate]:
+    """The backward-elimination fits of each size (see the module docstring), as candidates."""
+    out: list[Candidate] = []
+    with np.errstate(all="ignore"):
+        fits = _backward(a, t, SPARSE_TERMS) if np.all(np.isfinite(a)) else []
+    for keep, coef in fits:
+        terms = [
+            float_constant(c, digits=15)
+            * to_sympy(("mono", tuple(Fraction(p) for p in exps[j])), ws.w_exprs)
+            for j, c in zip(keep, coef.tolist(), strict=True)
+        ]
+        cand = score_candidate(
+            ws.prefactor * inv(sympy.Add(*terms)), problem, f"{ws.label}:{label}"
+        )
+        if cand is not None:
+            out.append(cand)
     return out
