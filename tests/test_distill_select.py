@@ -131,8 +131,9 @@ def test_exact_constants_are_simpler_than_fitted_ones() -> None:
     assert law_complexity(q / (4 * sp.pi * eps * r**2)) < law_complexity(
         sp.Float(0.0792) * q / (eps * r**2)
     )
-    dear = sp.Rational(21, 5) / sp.pi + q  # prior cost 7.8: a coincidence, priced as a float
-    assert law_complexity(dear) == law_complexity(sp.Float(1.337) + q)
+    cheap = 1 / (4 * sp.pi) + q
+    dear = sp.Rational(21, 5) / sp.pi + q  # prior cost 7.8: exact, but dearer than 1/(4*pi)
+    assert law_complexity(cheap) < law_complexity(dear) < law_complexity(sp.Float(1.337) + q)
 
 
 def test_settle_snaps_despite_a_heavy_tailed_teacher_error() -> None:
@@ -242,3 +243,34 @@ def test_a_separable_teacher_is_distilled_in_halves() -> None:
         "x1*y1" in p.expression.replace(" ", "") for p in res.pareto
     )
     assert res.rmse < 3 * noise
+
+
+def test_split_numeric_factors_are_snapped_as_one_constant() -> None:
+    """A float beside an exact factor (5.6047/pi**(3/2), from two halves) is one constant."""
+    split = sp.Float(5.6047 * (1 + 1e-5)) * a / (b * sp.pi ** sp.Rational(3, 2))
+    truth = np.pi ** (-1.5) * 5.6047 * X[:, 0] / X[:, 1]
+    sigma = 1e-3 * float(np.sqrt(np.mean(truth**2)))
+    settled = settle(split, _score(truth), sigma, float(np.sqrt(np.mean(truth**2))))
+    assert len(settled.atoms(sp.Float)) <= 1 and not settled.has(sp.pi)
+
+
+def test_noisy_polynomials_keep_their_sparse_fits() -> None:
+    """1/F = u**2 + v**2 + w**2 under a teacher's error: among the monomials of degree 2,
+    which are nearly collinear on positive ranges, backward elimination keeps the three."""
+    from modreg.distill._poly import fit_poly
+    from modreg.distill._problem import Workspace
+
+    rng = np.random.default_rng(4)
+    x = rng.uniform(1, 3, size=(2000, 3))
+    truth = 1 / np.sum(x**2, axis=1)
+    y = truth * (1 + 3e-3 * np.sin(4 * x[:, 0] - 3 * x[:, 2]))
+    problem = Problem(x, y, ["u", "v", "w"], np.arange(400, dtype=np.int64))
+    ws = Workspace("raw", sp.Integer(1), np.ones(y.size), list(problem.symbols), x)
+    fits = fit_poly(ws, problem)
+    u, v, w = problem.symbols
+    assert any(
+        {m for t in sp.Add.make_args(1 / c.expr) for m in t.as_coeff_Mul()[1:]}
+        == {u**2, v**2, w**2}
+        for c in fits
+        if isinstance(c.expr, sp.Pow)
+    )

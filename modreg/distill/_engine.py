@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 
 from modreg.distill._dimensional import DAVariant, dimensional_variants
 from modreg.distill._expr import evaluate, to_text
-from modreg.distill._noise import settle
+from modreg.distill._noise import merge_numbers, settle
 from modreg.distill._pool import Runner
 from modreg.distill._problem import Candidate, Problem, Workspace, score_candidate
 from modreg.distill._select import CHEAP_COST, MEETS, meets, select, trimmed_rms
@@ -45,6 +45,7 @@ Oracle = Callable[[Array], Array]
 Progress = Callable[[str, float], None]
 SUBSAMPLE = 400
 NOISE_STOP_NODES = 20
+NOISE_STOP_PER_INPUT = 4  # ... or 4 per input: a law of 9 inputs needs about 28 nodes to use them
 NOISE_STOP_SHORT = 7
 
 POOL_NOISE, POOL_SIZE, POOL_NODES = 3 * MEETS, 40, 40
@@ -272,16 +273,18 @@ def _good(c: Candidate, noise: float, problem: Problem) -> bool:
     """Exact, or a law that is, at the noise level, what a law looks like.
 
     A candidate within the target's own error ends the search when it is very short
-    (at most :data:`NOISE_STOP_SHORT` nodes, ``9.81*t``), or short and *clean*: once settled
-    to the noise (:func:`._noise.settle`) no fitted number is left, every constant having
-    become a cheap exact one (prior cost at most :data:`._select.CHEAP_COST`: 3/2, 1/(4*pi), not
-    21/(5*pi), which a loose tolerance admits by chance). Curves of fitted numbers
-    also meet a network's error (``m_0*(1.31 - 0.57*cos(cos(v/c)**(-2)))`` for
-    ``m_0/sqrt(1 - v**2/c**2)``), and stopping at one would hide the law.
+    (at most :data:`NOISE_STOP_SHORT` nodes, ``9.81*t``), or short (at most
+    :data:`NOISE_STOP_NODES` nodes, or :data:`NOISE_STOP_PER_INPUT` per input) and *clean*:
+    once settled to the noise (:func:`._noise.settle`) no fitted number is left, every
+    constant having become a cheap exact one (prior cost at most :data:`._select.CHEAP_COST`:
+    3/2, 1/(4*pi), not 21/(5*pi), which a loose tolerance admits by chance). Curves of
+    fitted numbers also meet a network's error (``m_0*(1.31 - 0.57*cos(cos(v/c)**(-2)))``
+    for ``m_0/sqrt(1 - v**2/c**2)``), and stopping at one would hide the law.
     """
     if c.exact:
         return True
-    if noise <= 0 or c.complexity > NOISE_STOP_NODES:
+    short = max(NOISE_STOP_NODES, NOISE_STOP_PER_INPUT * len(problem.names))
+    if noise <= 0 or c.complexity > short:
         return False
     score = _rows_score(problem)
     if not meets(score(c.expr), noise):
@@ -323,7 +326,10 @@ def _separated(
     runner: Runner,
 ) -> list[Candidate]:
     """The law rebuilt from the halves of a separable oracle (:mod:`._separable`), each
-    distilled on its own (recursively, with half the effort and the time left)."""
+    distilled on its own (recursively, with half the effort and the time left) and settled
+    to the noise like a whole answer (:func:`._parsimony.parsimonious`)."""
+    from modreg.distill._parsimony import parsimonious  # it builds on this module's results
+
     split = find_split(problem.x, oracle, seed)
     if split is None:
         return []
@@ -338,11 +344,12 @@ def _separated(
         if left <= 1:
             return []
         scale = _rms(ys) / max(_rms(problem.y), 1e-300) if split.kind == "mul" else 1.0
+        result_names = [problem.names[i] for i in keep]
         try:
             result = distill_arrays(
                 xs,
                 ys,
-                [problem.names[i] for i in keep],
+                result_names,
                 time_budget=left / (2 - n),
                 seed=seed,
                 workers=workers,
@@ -350,12 +357,28 @@ def _separated(
                 effort=effort / 2,
                 noise=noise * scale,
             )
+            result = parsimonious(result, xs, ys, result_names, sigma=noise * scale)
         except DistillError:
             return []
         laws.append(result.sympy_expr)
-    rebuilt = laws[0] + laws[1] - f0 if split.kind == "add" else laws[0] * laws[1] / f0
-    cand = score_candidate(rebuilt, problem, f"separable-{split.kind}")
+    cand = score_candidate(_joined(laws, split.kind, problem), problem, f"separable-{split.kind}")
     return [] if cand is None else [cand]
+
+
+def _joined(halves: list[sympy.Expr], kind: str, problem: Problem) -> sympy.Expr:
+    """g + h + a or a * g * h, with the one number ``a`` fitted to the samples (least
+    squares), so the halves' own constants and f(a0, b0) need not cancel exactly."""
+    joined = halves[0] + halves[1] if kind == "add" else halves[0] * halves[1]
+    with np.errstate(all="ignore"):
+        try:
+            part = evaluate(joined, problem.env, problem.y.size)
+        except ValueError:  # a node the evaluator does not know: no law of ours
+            return joined
+    if kind == "add":
+        number = float(np.mean(problem.y - part))
+        return merge_numbers(joined + sympy.Float(number, 15))
+    number = float(np.sum(problem.y * part) / np.sum(part * part))
+    return merge_numbers(sympy.Float(number, 15) * joined) if math.isfinite(number) else joined
 
 
 def _surrogate_symmetries(x: Array, y: Array, seed: int, steps: int) -> list[Symmetry]:

@@ -29,7 +29,7 @@ from modreg.distill._expr import is_finite_expr
 from modreg.distill._select import CHEAP_COST, FLOAT_COST
 from modreg.distill._snap import MAX_COST, snap_simple
 
-__all__ = ["FLOAT32_FLOOR", "law_complexity", "recorded_noise", "settle"]
+__all__ = ["FLOAT32_FLOOR", "law_complexity", "merge_numbers", "recorded_noise", "settle"]
 
 FLOAT32_FLOOR = 4 * float(np.finfo(np.float32).eps)
 SNAP_WIDEN = 10  # exact numbers are sought this much beyond the relative precision: the
@@ -44,7 +44,7 @@ def _constant_cost(number: sympy.Expr) -> int:
     value = float(number)
     if value == 0 or snap_simple(value, 1e-12, CHEAP_COST) is not None:
         return 1
-    return 2 if snap_simple(value, 1e-12, MAX_COST) is not None else FLOAT_COST
+    return 2 if snap_simple(value, 1e-12, math.inf) is not None else FLOAT_COST
 
 
 def law_complexity(expr: sympy.Expr) -> int:
@@ -93,6 +93,23 @@ def _finite_only(score: Score) -> Score:
             return math.inf
 
     return safe
+
+
+def merge_numbers(expr: sympy.Expr) -> sympy.Expr:
+    """The numeric factors of each product (terms of each sum) as one float where any of
+    them is a float: ``5.6047*G/pi**(3/2)`` becomes ``1.0066*G``, so snapping sees the whole
+    constant (and makes it 1) instead of a float beside an exact factor."""
+    if not expr.args:
+        return expr
+    args = [merge_numbers(a) for a in expr.args]
+    node = expr.func(*args) if args != list(expr.args) else expr
+    if isinstance(node, (sympy.Mul, sympy.Add)):
+        numeric = [a for a in node.args if not a.free_symbols]
+        if len(numeric) > 1 and any(a.has(sympy.Float) for a in numeric):
+            rest = [a for a in node.args if a.free_symbols]
+            value = sympy.Float(float(node.func(*numeric)), 15)
+            return node.func(value, *rest)
+    return node
 
 
 def _drop_terms(expr: sympy.Expr, score: Score, bound: float) -> sympy.Expr:
@@ -195,6 +212,7 @@ def settle(
     if sigma <= 0 or not math.isfinite(sigma):
         return expr
     score = _finite_only(score)
+    expr = merge_numbers(expr)
     start = score(expr)
     if not math.isfinite(start):
         return expr

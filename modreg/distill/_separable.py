@@ -6,8 +6,9 @@ into groups A and B, an additive f has f(pA, pB) + f(qA, qB) = f(pA, qB) + f(qA,
 oracle's own precision, each half is a problem of its own with fewer variables: g(A) is f
 with B held at a reference point b0, h(B) is f with A held at a0. Each half is distilled
 (recursively: a half may split again), and the law is rebuilt as g + h - f(a0, b0) or
-g * h / f(a0, b0). The rebuilt law is only a candidate: it is scored on the real samples
-like any other, so a split that was wrong costs time, never the answer.
+g * h / f(a0, b0), that one number refitted to the samples. The rebuilt law is only a
+candidate: it is scored on the real samples like any other, so a split that was wrong
+costs time, never the answer.
 """
 
 from __future__ import annotations

@@ -112,7 +112,10 @@ def snap_simple(
     best: tuple[float, float, sympy.Expr] | None = None
     for form, fval, base_cost in _prior()[:1] if rational else _prior():
         ratio = value / fval
-        for q in range(1, (EXPONENT_DENOMINATOR if rational else MAX_DENOMINATOR) + 1):
+        top = EXPONENT_DENOMINATOR if rational else MAX_DENOMINATOR
+        if max_cost < math.inf:  # p = 1 already costs 1
+            top = min(top, int(2 ** (max_cost - base_cost - 1)))
+        for q in range(1, top + 1):
             p = round(ratio * q)
             if p == 0 or abs(p) > MAX_NUMERATOR or math.gcd(p, q) != 1:
                 continue
