@@ -357,7 +357,9 @@ def _separated(
                 effort=effort / 2,
                 noise=noise * scale,
             )
-            result = parsimonious(result, xs, ys, result_names, sigma=noise * scale)
+            result = parsimonious(
+                result, xs, ys, result_names, sigma=noise * scale, deadline=runner.deadline
+            )
         except DistillError:
             return []
         laws.append(result.sympy_expr)

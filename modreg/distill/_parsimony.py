@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -159,6 +160,7 @@ def parsimonious(
     score: Score | None = None,
     scale: float | None = None,
     sigma: float = 0.0,
+    deadline: float | None = None,
 ) -> DistillResult:
     """Add simple power laws to an inexact result's front, settle each point to the noise
     level and choose by the one selection rule (:mod:`._select`).
@@ -167,6 +169,8 @@ def parsimonious(
     it: for a network teacher, on fresh draws the search never saw; for a vector output,
     the error of the whole vector on every sample. ``scale`` is the RMS of the output in
     that space (default: of ``y``); ``sigma`` the teacher's error level there (0: unknown).
+    ``deadline`` (``time.monotonic()``) is the search's outer cap: past it, only the
+    engine's own front is settled, the rest is skipped and the result says it timed out.
     """
     if result.exact:
         return result
@@ -191,10 +195,20 @@ def parsimonious(
         text = format_expression(expr)
         return ParetoPoint(text, law_complexity(expr), rmse if np.isfinite(rmse) else np.inf, expr)
 
-    laws = [p.sympy_expr for p in result.pareto] + result.pool + _power_laws(x, y, w, names)
+    def late() -> bool:
+        return deadline is not None and time.monotonic() > deadline
+
+    front = [p.sympy_expr for p in result.pareto]
+    laws = front + result.pool + _power_laws(x, y, w, names)
     laws += [r for law in laws if (r := _rounded_powers(law, x, y, w, names)) is not None]
-    laws += [r for law in laws if (r := _refit(law, x, y, w, names)) is not None]
-    points = [scored(law) for law in laws]
+    laws += [r for law in laws if not late() and (r := _refit(law, x, y, w, names)) is not None]
+    points = [scored(law) for law in front]  # the engine's own front is settled in any case
+    cut = False
+    for law in laws[len(front) :]:
+        if late():
+            cut = True
+            break
+        points.append(scored(law))
     finite = [p for p in points if np.isfinite(p.rmse)]
     if not finite:
         return result
@@ -216,6 +230,7 @@ def parsimonious(
         pareto=front,
         source=result.source + "+parsimony",
         within_noise=meets(chosen.rmse, sigma),
+        timed_out=result.timed_out or cut,
     )
 
 

@@ -198,6 +198,7 @@ def _run_engine(
     size = float(np.max(np.abs(target), initial=0.0))
     if len(target) and np.ptp(target) <= 1e-12 * size:
         return _constant_result(float(np.mean(target)))
+    deadline = time.monotonic() + search.time_budget
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
         result = distill_arrays(
@@ -223,6 +224,7 @@ def _run_engine(
             score,
             scale,
             search.noise,
+            deadline,
         )
 
 
