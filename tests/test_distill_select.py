@@ -274,3 +274,19 @@ def test_noisy_polynomials_keep_their_sparse_fits() -> None:
         for c in fits
         if isinstance(c.expr, sp.Pow)
     )
+
+
+def test_settling_past_the_cap_covers_only_the_engines_front() -> None:
+    """The time budget is a cap on the whole search: when it has passed, parsimony settles
+    the front the engine returned, skips the extra candidates and says the cap bit."""
+    import time
+
+    from modreg.distill._parsimony import parsimonious
+
+    y = 0.5 * X[:, 0] * X[:, 1] ** 2 * (1 + 1e-3 * np.sin(3 * X[:, 0]))
+    res = distill_arrays(X, y, ["a", "b"], workers=0, noise=1e-3, effort=0.2)
+    assert not res.timed_out
+    on_time = parsimonious(res, X, y, ["a", "b"], sigma=1e-3)
+    late = parsimonious(res, X, y, ["a", "b"], sigma=1e-3, deadline=time.monotonic() - 1)
+    assert not on_time.timed_out and late.timed_out
+    assert len(late.pareto) <= len(res.pareto)
