@@ -293,12 +293,12 @@ def fit(
                 loss.backward()  # type: ignore[no-untyped-call]
                 adam.step()
                 cycle.step()
-                advance(f"warm start (Adam)   loss {float(loss):.4f} (m/s²)²")
+                advance(f"warm start (Adam)   loss {float(loss.detach()):.4f} (m/s²)²")
 
         # 2. derivative matching, L-BFGS
         def warm_step() -> tuple[torch.Tensor, str]:
             loss = warm_loss()
-            return loss, f"warm start (L-BFGS) loss {float(loss):.4f} (m/s²)²"
+            return loss, f"warm start (L-BFGS) loss {float(loss.detach()):.4f} (m/s²)²"
 
         _run_lbfgs(
             net.parameters(), p.warmup_lbfgs_iterations, p.lbfgs_history, warm_step, advance,
