@@ -258,3 +258,20 @@ def test_tree_search_leaves_library_laws_alone() -> None:
     x = _rows(500, 2, seed=2)
     res = distill_arrays(x, x[:, 0] * x[:, 1] ** 2, ["a", "b"], time_budget=CAP)
     assert res.exact and not res.source.endswith(":trees")
+
+
+def test_the_law_with_numbers_shows_exact_unit_constants_exactly() -> None:
+    """A constant that carries a unit is written as a float under ``constants:``; the law
+    shown with its numbers says 8/3 and 1 where the value is that to float precision."""
+    from modreg.distill._constants import UnitConstant, inline
+
+    g, x, c1, c2, c3, c4 = sympy.symbols("g x c1 c2 c3 c4", real=True)
+    constants = {
+        "c1": UnitConstant(8 / 3, "m"),
+        "c2": UnitConstant(1.0, "s"),
+        "c3": UnitConstant(6.674e-11, "m"),
+        "c4": UnitConstant(0.25, "m"),  # a short decimal stays one
+    }
+    shown = inline(c1 * g + c2 * x + c3 + c4 * g * x, constants)
+    expected = sympy.Rational(8, 3) * g + x + sympy.Float(6.674e-11) + sympy.Float(0.25) * g * x
+    assert shown == expected

@@ -22,6 +22,7 @@ from typing import Any
 
 import sympy as sp
 
+from modreg.distill._snap import snap_constant
 from modreg.errors import DistillError, InvalidUnit
 from modreg.spec.equations import DIMENSIONLESS_FUNCTIONS
 from modreg.spec.expr import Dot, Norm
@@ -172,5 +173,16 @@ def attach_units(
 
 
 def inline(expr: Any, constants: Mapping[str, UnitConstant]) -> Any:
-    """``expr`` with each constant replaced by its value (for showing the law with numbers)."""
-    return expr.subs({sp.Symbol(n, real=True): sp.Float(c.value) for n, c in constants.items()})
+    """``expr`` with each constant replaced by its value (for showing the law with numbers):
+    an integer as one (``1``, not ``1.0``), a short decimal as written (``0.3``), and a
+    simple number to float precision exactly (``8/3``, not ``2.6666666666666665``)."""
+
+    def number(value: float) -> Any:
+        if value.is_integer() and abs(value) < 1e15:
+            return sp.Integer(int(value))
+        if float(f"{value:.6g}") == value:
+            return sp.Float(value)
+        exact = snap_constant(value, rel_tol=1e-12)
+        return exact if exact is not None else sp.Float(value)
+
+    return expr.subs({sp.Symbol(n, real=True): number(c.value) for n, c in constants.items()})
