@@ -14,7 +14,6 @@ forward selection misses among collinear monomials. Settling snaps their coeffic
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
 from fractions import Fraction
 
 import numpy as np
@@ -93,19 +92,20 @@ def fit_poly(ws: Workspace, problem: Problem) -> list[Candidate]:
                 t = fwd(z)
             if not np.all(np.isfinite(t)):
                 continue
+            source = f"{ws.label}:poly{degree}-{name}"
             found = _prune(a, t, 1e-10)
-            if found is None:
-                out += _sparse_candidates(a, t, exps, ws, problem, f"poly{degree}-{name}", inv)
+            if found is None:  # noisy: the sparse fits of backward elimination
+                with np.errstate(all="ignore"):
+                    fits = _backward(a, t, SPARSE_TERMS) if np.all(np.isfinite(a)) else []
+                for keep, coef in fits:
+                    expr = ws.prefactor * inv(_polynomial(exps, keep, coef, ws, snap=False))
+                    cand = score_candidate(expr, problem, source)
+                    out += [] if cand is None else [cand]
                 continue
             keep, coef = found
             for snap in (True, False):
-                terms = [
-                    (_coef(c) if snap else float_constant(c, digits=15))
-                    * to_sympy(("mono", tuple(Fraction(p) for p in exps[j])), ws.w_exprs)
-                    for j, c in zip(keep, coef.tolist(), strict=True)
-                ]
-                expr = ws.prefactor * inv(sympy.Add(*terms))
-                cand = score_candidate(expr, problem, f"{ws.label}:poly{degree}-{name}")
+                expr = ws.prefactor * inv(_polynomial(exps, keep, coef, ws, snap))
+                cand = score_candidate(expr, problem, source)
                 if cand is not None:
                     out.append(cand)
                     if cand.exact:
@@ -113,28 +113,14 @@ def fit_poly(ws: Workspace, problem: Problem) -> list[Candidate]:
     return out
 
 
-def _sparse_candidates(
-    a: Array,
-    t: Array,
-    exps: list[tuple[int, ...]],
-    ws: Workspace,
-    problem: Problem,
-    label: str,
-    inv: Callable[[sympy.Expr], sympy.Expr],
-) -> list[Candidate]:
-    """The backward-elimination fits of each size (see the module docstring), as candidates."""
-    out: list[Candidate] = []
-    with np.errstate(all="ignore"):
-        fits = _backward(a, t, SPARSE_TERMS) if np.all(np.isfinite(a)) else []
-    for keep, coef in fits:
-        terms = [
-            float_constant(c, digits=15)
+def _polynomial(
+    exps: list[tuple[int, ...]], keep: list[int], coef: Array, ws: Workspace, snap: bool
+) -> sympy.Expr:
+    """The sum of the kept monomials with their coefficients (snapped or as floats)."""
+    return sympy.Add(
+        *[
+            (_coef(c) if snap else float_constant(c, digits=15))
             * to_sympy(("mono", tuple(Fraction(p) for p in exps[j])), ws.w_exprs)
             for j, c in zip(keep, coef.tolist(), strict=True)
         ]
-        cand = score_candidate(
-            ws.prefactor * inv(sympy.Add(*terms)), problem, f"{ws.label}:{label}"
-        )
-        if cand is not None:
-            out.append(cand)
-    return out
+    )
