@@ -259,6 +259,14 @@ def test_fractional_units() -> None:
     assert dims == parse_unit("m").dimensionality
 
 
+def test_decimal_exponents_add_exactly() -> None:
+    """A fitted constant's unit (s**1.834/m**1.834) cancels a decimal power (v*abs(v)**0.834):
+    a float exponent is the decimal it prints as, not its binary neighbour."""
+    units = {"c1": "N*s**1.834/m**1.834", "v": "m/s"}
+    expr = parse_expression("c1*v*abs(v)**0.834", units)
+    assert expression_dimension(expr, units) == parse_unit("N").dimensionality
+
+
 @pytest.mark.parametrize(
     ("text", "shape"),
     [("s", ()), ("v", (3,)), ("s*v + v", (3,)), ("norm(v)", ()), ("dot(v, v)*v", (3,)),

@@ -93,8 +93,9 @@ def _plain(exponent: Fraction) -> int | float:
 
 def _rational(value: Any) -> Fraction:
     """An exponent (int, float, Fraction, sympy Rational) as a Fraction; floats within 1e-12 of
-    a small fraction (0.333...) snap to it."""
-    exact = Fraction(value) if isinstance(value, float) else Fraction(str(value))
+    a small fraction (0.333...) snap to it, and other floats mean the decimal they print as
+    (0.834 is 417/500, so 1 + 0.834 is exactly the 1.834 of a constant's unit)."""
+    exact = Fraction(repr(value)) if isinstance(value, float) else Fraction(str(value))
     near = exact.limit_denominator(64)
     return near if math.isclose(near, exact, rel_tol=0, abs_tol=1e-12) else exact
 
