@@ -254,6 +254,24 @@ def test_split_numeric_factors_are_snapped_as_one_constant() -> None:
     assert len(settled.atoms(sp.Float)) <= 1 and not settled.has(sp.pi)
 
 
+def test_a_fitted_sum_snaps_its_common_scale_once() -> None:
+    """1/(0.2954*a**2 + 0.2954*b**2 + 0.29605*c**2), halves joined with sqrt(pi)/6 each:
+    the terms' common scale joins the outer constant, and the law snaps to 1/(a² + b² + c²)."""
+    third = sp.Symbol("c")
+    xs = np.column_stack([X, np.random.default_rng(5).uniform(1, 2, len(X))])
+    truth = 1 / (xs[:, 0] ** 2 + xs[:, 1] ** 2 + xs[:, 2] ** 2)
+    k = sp.sqrt(sp.pi) / 6
+    found = k / (k * a**2 + k * b**2 + sp.Float(0.29605) * third**2)
+    size = float(np.sqrt(np.mean(truth**2)))
+
+    def score(expr: sp.Expr) -> float:
+        f = sp.lambdify([a, b, third], expr, "numpy")
+        return float(np.sqrt(np.mean((f(*xs.T) - truth) ** 2)))
+
+    settled = settle(found, score, 1e-3 * size, size)
+    assert settled == 1 / (a**2 + b**2 + third**2)
+
+
 def test_noisy_polynomials_keep_their_sparse_fits() -> None:
     """1/F = u**2 + v**2 + w**2 under a teacher's error: among the monomials of degree 2,
     which are nearly collinear on positive ranges, backward elimination keeps the three."""

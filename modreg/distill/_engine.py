@@ -328,7 +328,7 @@ def _separated(
     """The law rebuilt from the halves of a separable oracle (:mod:`._separable`), each
     distilled on its own (recursively, with half the effort and the time left) and settled
     to the noise like a whole answer (:func:`._parsimony.parsimonious`)."""
-    from modreg.distill._parsimony import parsimonious  # it builds on this module's results
+    from modreg.distill._parsimony import parsimonious, search_budget  # builds on this module
 
     split = find_split(problem.x, oracle, seed)
     if split is None:
@@ -350,7 +350,7 @@ def _separated(
                 xs,
                 ys,
                 result_names,
-                time_budget=left / (2 - n),
+                time_budget=search_budget(left / (2 - n), noise > 0),
                 seed=seed,
                 workers=workers,
                 oracle=half,

@@ -112,6 +112,32 @@ def merge_numbers(expr: sympy.Expr) -> sympy.Expr:
     return node
 
 
+def _scaled_sums(expr: sympy.Expr) -> sympy.Expr:
+    """``expr`` with each fitted sum's smallest coefficient factored out (:func:`_common_scale`)
+    and merged into the numbers outside it."""
+    if not expr.args:
+        return expr
+    args = [_scaled_sums(a) for a in expr.args]
+    node = expr.func(*args) if args != list(expr.args) else expr
+    return _common_scale(node) if isinstance(node, sympy.Add) else node
+
+
+def _common_scale(total: sympy.Expr) -> sympy.Expr:
+    """A fitted sum with its smallest coefficient factored out: the scale of
+    ``0.2954*x**2 + 0.2954*y**2 + 0.29605*z**2`` joins the numbers outside it, and the
+    terms keep ratios (1, 1, 1.0022) that snap together, where each coefficient alone
+    would snap to its own number (``sqrt(pi)/6``)."""
+    if not total.has(sympy.Float):
+        return total
+    terms = [t.as_independent(*t.free_symbols, as_Add=False) for t in total.args]
+    scales = [abs(float(c)) for c, rest in terms if rest.free_symbols and c != 0]
+    if len(scales) < 2 or min(scales) == 1:
+        return total
+    scale = min(scales)
+    inner = sympy.Add(*(rest if abs(c) == scale else float(c) / scale * rest for c, rest in terms))
+    return sympy.Mul(sympy.Float(scale, 15), inner, evaluate=False)
+
+
 def _drop_terms(expr: sympy.Expr, score: Score, bound: float) -> sympy.Expr:
     """Remove additive terms, of the law or of any sum inside it (``p*(cos(t) + 4.5e-05)``),
     one at a time while the error stays within ``bound``."""
@@ -218,5 +244,14 @@ def settle(
         return expr
     bound = math.hypot(start, sigma)
     rel = min(max(sigma / max(size, 1e-300), FLOAT32_FLOOR), 0.05)
-    expr = _drop_factors(_drop_terms(expr, score, bound), score, bound)
-    return _snap_constants(expr, score, bound, rel, max_cost)
+
+    def cleaned(law: sympy.Expr) -> sympy.Expr:
+        law = _drop_factors(_drop_terms(law, score, bound), score, bound)
+        return _snap_constants(law, score, bound, rel, max_cost)
+
+    plain = cleaned(expr)
+    scaled = merge_numbers(_scaled_sums(expr))
+    if scaled == expr or not _within(score(scaled), bound):
+        return plain
+    other = cleaned(scaled)  # the sums' common scales factored out: kept when simpler
+    return other if law_complexity(other) < law_complexity(plain) else plain

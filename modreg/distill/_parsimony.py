@@ -30,9 +30,10 @@ from modreg.distill._noise import law_complexity, settle
 from modreg.distill._select import MEETS, meets, select
 from modreg.spec.expr import format_expression
 
-__all__ = ["parsimonious"]
+__all__ = ["SETTLE_SHARE", "parsimonious", "search_budget"]
 
 Array = NDArray[np.float64]
+SETTLE_SHARE = 0.2  # of a noisy target's time budget, kept for settling after the search
 SETTLE_SLACK = 1.05  # noise level unknown: a settled law may be 5 % worse than the float one
 EXPONENTS = tuple(p / 2 for p in range(-4, 7) if p)
 
@@ -149,6 +150,13 @@ def _rounded_powers(
     if not (np.all(np.isfinite(f)) and np.isfinite(c) and c != 0):
         return None
     return sp.Float(c, 15) * rounded
+
+
+def search_budget(time_budget: float, noisy: bool) -> float:
+    """The search's part of a time budget. A noisy target's front is settled after the
+    search (rounded exponents, joint refits, snaps): a search that ran to the cap would
+    leave that no time, and the hardest laws would keep their fitted floats."""
+    return time_budget * (1 - SETTLE_SHARE) if noisy else time_budget
 
 
 def parsimonious(

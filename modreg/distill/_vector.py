@@ -29,7 +29,7 @@ import sympy as sp
 
 from modreg.distill._engine import DistillResult, distill_arrays
 from modreg.distill._expr import evaluate
-from modreg.distill._parsimony import parsimonious
+from modreg.distill._parsimony import parsimonious, search_budget
 from modreg.distill._select import trimmed_rms
 from modreg.errors import DistillError
 from modreg.spec.expr import Dot, Norm, format_expression
@@ -207,7 +207,7 @@ def _run_engine(
             features.names,
             units=[dimensionality(u) for u in features.units],
             target_unit=dimensionality(unit),
-            time_budget=search.time_budget,
+            time_budget=search_budget(search.time_budget, search.noise > 0),
             seed=search.seed,
             workers=search.workers,
             oracle=search.oracle,
