@@ -48,14 +48,21 @@ from packaging.version import Version
 
 from modreg import _index
 from modreg._config import Settings
-from modreg._content import MANIFEST_FILE, FileEntry, bytes_match, file_matches
+from modreg._content import MANIFEST_FILE, FileEntry, bytes_match
+from modreg._folders import (
+    copy_regular,
+    install,
+    regular_files,
+    validated,
+    verified_copy,
+    within,
+)
 from modreg._index import IndexEntry
 from modreg._records import RECORD_LIMIT, VersionRecord, parse_record
 from modreg._remote_cache import RemoteCache
 from modreg.errors import (
     IntegrityError,
     InvalidModule,
-    ModregError,
     ModuleNotFound,
     NotARegistry,
     StoreError,
@@ -226,7 +233,7 @@ class Registry:
             # The registry check (and a remote client's start-up) overlaps the validation.
             marked = pool.submit(self._is_registry, create=True)
             with self._staged(Path(directory)) as staged:
-                module = _validated(staged, Path(directory))
+                module = validated(staged, Path(directory))
                 if module.kind == "hybrid":  # its parts' ports, units and digests, from here
                     from modreg._files import check_hybrid, registry_parts
 
@@ -273,7 +280,7 @@ class Registry:
         """A private copy of the module folder: the bytes that are validated are the ones stored."""
         from modreg._files import scan_module
 
-        names = _regular_files(directory)
+        names = regular_files(directory)
         if names is None:
             scan_module(directory)  # raises the precise error for what does not belong there
             raise InvalidModule(f"{str(directory)!r} holds entries that are not regular files")
@@ -286,7 +293,7 @@ class Registry:
         try:
             staging.mkdir(exist_ok=True)
             for name in names:
-                _copy_regular(directory / name, staging / name)
+                copy_regular(directory / name, staging / name)
             yield staging
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -436,7 +443,7 @@ class Registry:
         target = Path(to).expanduser() if to is not None else _cache_dir(self.settings, record)
         self._refuse_inside(target)
         if target.exists():
-            cached = _verified_copy(target, record)
+            cached = verified_copy(target, record)
             if cached is not None:
                 return cached
             if to is not None:
@@ -448,7 +455,7 @@ class Registry:
 
     def _refuse_inside(self, target: Path) -> None:
         root = self.store.local_root
-        if root is not None and _within(target, root):
+        if root is not None and within(target, root):
             raise InvalidModule(
                 f"--to {str(target)!r} is inside the registry {root}: pull into a directory "
                 "outside it"
@@ -475,7 +482,7 @@ class Registry:
                         pool.submit(self.deliver, e, staging / e.path) for e in record.files
                     ]:
                         done.result()
-            return _install(staging, target, record, replace_damaged=replace_damaged)
+            return install(staging, target, record, replace_damaged=replace_damaged)
         finally:
             if staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)
@@ -697,88 +704,3 @@ def _not_found_message(ref: ModuleRef, versions: dict[str, bool]) -> str:
 
 def _cache_dir(settings: Settings, record: VersionRecord) -> Path:
     return settings.cache / record.name.replace("/", "+") / record.version
-
-
-def _within(path: Path, root: Path) -> bool:
-    try:
-        return path.resolve().is_relative_to(root.resolve())
-    except OSError:
-        return False
-
-
-def _validated(staged: Path, directory: Path) -> Module:
-    """The module in ``staged``; errors name the user's folder, not the staging copy."""
-    try:
-        return Module.from_dir(staged)
-    except ModregError as exc:
-        message = str(exc).replace(str(staged), str(directory))
-        if message == str(exc):
-            raise
-        raise type(exc)(message) from exc
-
-
-def _regular_files(directory: Path) -> list[str] | None:
-    """Names of the files in ``directory``; None if it is not a folder of regular files only."""
-    if not directory.is_dir():
-        return None
-    with os.scandir(directory) as entries:
-        found = [(e.name, e.is_file(follow_symlinks=False)) for e in entries]
-    return None if not all(regular for _, regular in found) else [n for n, _ in found]
-
-
-def _copy_regular(source: Path, target: Path) -> None:
-    """Copy one regular file (never following a link), as it is at this moment."""
-    fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW)
-    try:
-        with open(fd, "rb", closefd=False) as reader, open(target, "xb") as writer:
-            shutil.copyfileobj(reader, writer, 1 << 23)
-    finally:
-        os.close(fd)
-
-
-def _module(directory: Path, record: VersionRecord) -> Module:
-    return Module(directory, record.files, record.digest, record.name, record.version, record.kind)
-
-
-def _verified_copy(directory: Path, record: VersionRecord) -> Module | None:
-    """The module at ``directory`` if it holds exactly the record's files, else None."""
-    try:
-        if not directory.is_dir():
-            return None
-        names = sorted(p.name for p in directory.iterdir())
-        if names != sorted(e.path for e in record.files):
-            return None
-        if not all(file_matches(directory / e.path, e) for e in record.files):
-            return None
-    except OSError:  # a concurrent pull moved it away while we looked
-        return None
-    return _module(directory, record)
-
-
-def _install(
-    staging: Path, target: Path, record: VersionRecord, *, replace_damaged: bool
-) -> Module:
-    """Move a verified staging folder into place; concurrent pulls of one target agree.
-
-    If ``target`` appears meanwhile and holds the right files, it is used. A damaged copy (a
-    cache entry) is moved aside atomically and replaced, so pullers racing over it never see
-    a half-removed folder.
-    """
-    for _ in range(16):
-        try:
-            staging.rename(target)
-            return _module(target, record)
-        except OSError:
-            cached = _verified_copy(target, record)
-            if cached is not None:
-                return cached
-            if not replace_damaged:
-                raise InvalidModule(
-                    f"{str(target)!r} already exists and does not hold {record.ref}: "
-                    "choose an empty directory or remove it"
-                ) from None
-            trash = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.trash"
-            with contextlib.suppress(FileNotFoundError):
-                target.rename(trash)
-                shutil.rmtree(trash, ignore_errors=True)
-    raise IntegrityError(f"could not install {record.ref} at {target}: too many concurrent pulls")
