@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -308,3 +309,13 @@ def test_settling_past_the_cap_covers_only_the_engines_front() -> None:
     late = parsimonious(res, X, y, ["a", "b"], sigma=1e-3, deadline=time.monotonic() - 1)
     assert not on_time.timed_out and late.timed_out
     assert len(late.pareto) <= len(res.pareto)
+
+
+def test_a_fitted_exponent_stays_rational_or_a_float() -> None:
+    """A teacher's (chi + 1)**0.99960 is a bent power, not (chi + 1)**(7*pi/22): exponents
+    snap to fractions only (settling makes this one 1), while a coefficient may be 7*pi/22."""
+    from modreg.distill._snap import float_constant
+
+    fitted = 7 * math.pi / 22 * (1 + 1e-9)
+    assert float_constant(fitted, exponent=True).is_Float
+    assert float_constant(fitted) == 7 * sp.pi / 22

@@ -63,7 +63,7 @@ def _gpl_shape(fit: SparseFit, cols: Columns, ws: Workspace, problem: Problem) -
         phi = to_sympy(r[1], ws.w_exprs)
         e = snap_exponent(c)
         if e is None:
-            factors.append(sympy.Abs(phi) ** float_constant(c))
+            factors.append(sympy.Abs(phi) ** float_constant(c, exponent=True))
             continue
         pw = sympy.Rational(e.numerator, e.denominator)
         factors.append(phi**pw if e.denominator == 1 else sympy.Abs(phi) ** pw)

@@ -61,11 +61,13 @@ def snap_constant(value: float, rel_tol: float = 1e-7) -> sympy.Expr | None:
     return None if best is None else best[2]
 
 
-def float_constant(value: float, digits: int = 12) -> sympy.Expr:
-    """A float constant rounded to ``digits`` significant digits (keeps printed text short)."""
+def float_constant(value: float, digits: int = 12, exponent: bool = False) -> sympy.Expr:
+    """A float constant rounded to ``digits`` significant digits (keeps printed text short),
+    or the exact number it matches to 1e-7. An ``exponent`` stays a float: a power is
+    rational (:func:`snap_exponent`), never ``7*pi/22`` for a fitted 0.9996."""
     if value == 0.0 or not math.isfinite(value):
         return sympy.Integer(0)
-    snapped = snap_constant(value)
+    snapped = None if exponent else snap_constant(value)
     if snapped is not None:
         return snapped
     return sympy.Float(float(f"{value:.{digits}g}"), 15)
