@@ -275,3 +275,14 @@ def test_the_law_with_numbers_shows_exact_unit_constants_exactly() -> None:
     shown = inline(c1 * g + c2 * x + c3 + c4 * g * x, constants)
     expected = sympy.Rational(8, 3) * g + x + sympy.Float(6.674e-11) + sympy.Float(0.25) * g * x
     assert shown == expected
+
+
+def test_a_fitted_power_gives_its_constant_a_decimal_unit() -> None:
+    """c * m1**0.904 for an output in kg: the constant's unit is kg**0.096, which binary
+    arithmetic makes kg**0.09600000000000009; it is written, not refused."""
+    from modreg.distill._constants import attach_units
+
+    m1 = sympy.Symbol("m1", real=True)
+    expr, constants = attach_units(sympy.Float(1.5) * m1 ** sympy.Float(0.904), {"m1": "kg"}, "kg")
+    assert [c.unit for c in constants.values()] == ["kg**0.096"]
+    assert expr == sympy.Symbol("c1", real=True) * m1 ** sympy.Float(0.904)

@@ -40,9 +40,13 @@ class UnitConstant:
 
 
 def _same(a: Any, b: Any) -> bool:
-    """Whether two pint units are equal in dimension and scale."""
+    """Whether two pint units are equal in dimension and scale. Exponents are compared to
+    1e-9: a fitted power's ``kg**0.096`` is, in binary, ``kg**0.09600000000000009``."""
     ratio = unit_registry().Quantity(1.0, a / b).to_base_units()
-    return not ratio.dimensionality and abs(float(ratio.magnitude) - 1.0) < 1e-9
+    exponents = dict(ratio.dimensionality).values()
+    if not all(abs(float(e)) < 1e-9 for e in exponents):
+        return False
+    return abs(float(ratio.magnitude) - 1.0) < 1e-9
 
 
 def _unit_text(unit: Any) -> str:
