@@ -319,3 +319,4 @@ def test_a_fitted_exponent_stays_rational_or_a_float() -> None:
     fitted = 7 * math.pi / 22 * (1 + 1e-9)
     assert float_constant(fitted, exponent=True).is_Float
     assert float_constant(fitted) == 7 * sp.pi / 22
+    assert float_constant(0.375 * (1 + 1e-9), exponent=True) == sp.Rational(3, 8)

@@ -63,11 +63,15 @@ def snap_constant(value: float, rel_tol: float = 1e-7) -> sympy.Expr | None:
 
 def float_constant(value: float, digits: int = 12, exponent: bool = False) -> sympy.Expr:
     """A float constant rounded to ``digits`` significant digits (keeps printed text short),
-    or the exact number it matches to 1e-7. An ``exponent`` stays a float: a power is
-    rational (:func:`snap_exponent`), never ``7*pi/22`` for a fitted 0.9996."""
+    or the exact number it matches to 1e-7. An ``exponent`` matches fractions only: a power
+    is 3/8, never ``7*pi/22`` for a fitted 0.9996."""
     if value == 0.0 or not math.isfinite(value):
         return sympy.Integer(0)
-    snapped = None if exponent else snap_constant(value)
+    if exponent:
+        frac = snap_exponent(value, max_den=24, tol=1e-7)
+        snapped = None if frac is None else sympy.Rational(frac.numerator, frac.denominator)
+    else:
+        snapped = snap_constant(value)
     if snapped is not None:
         return snapped
     return sympy.Float(float(f"{value:.{digits}g}"), 15)
