@@ -112,13 +112,13 @@ def train_teacher(
             tolerance_grad=0.0, tolerance_change=0.0,
         )  # fmt: skip
 
-        def closure() -> torch.Tensor:
+        def closure() -> Any:  # the loss tensor
             finish.zero_grad()
             loss = (((block(xs)[out_name] - yt) / scale) ** 2).mean()
             loss.backward()
             return loss
 
-        finish.step(closure)
+        finish.step(closure)  # type: ignore[no-untyped-call]
     xv = _sample(eq, N_TEST, seed=777)
     yv = _values(truth, symbols, xv)
     with torch.no_grad():

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import sympy as sp
 
@@ -43,8 +43,8 @@ def _same(a: Any, b: Any) -> bool:
     """Whether two pint units are equal in dimension and scale. Exponents are compared to
     1e-9: a fitted power's ``kg**0.096`` is, in binary, ``kg**0.09600000000000009``."""
     ratio = unit_registry().Quantity(1.0, a / b).to_base_units()
-    exponents = dict(ratio.dimensionality).values()
-    if not all(abs(float(e)) < 1e-9 for e in exponents):
+    exponents = [cast(float, e) for e in dict(ratio.dimensionality).values()]
+    if not all(abs(e) < 1e-9 for e in exponents):
         return False
     return abs(float(ratio.magnitude) - 1.0) < 1e-9
 
