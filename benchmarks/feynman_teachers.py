@@ -57,7 +57,7 @@ def _ports(eq: Equation, units: dict[str, dict[str, float]]) -> tuple[dict[str, 
 
 
 def _key(eq: Equation, hidden: tuple[int, ...], steps: int, lbfgs: int) -> str:
-    recipe = [hidden, steps, N_TRAIN] + ([lbfgs] if lbfgs else [])
+    recipe = [hidden, steps, N_TRAIN] + ([lbfgs] if lbfgs else [])  # 0: the old teachers' keys
     text = json.dumps([eq.formula, eq.variables, *recipe])
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 

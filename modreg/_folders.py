@@ -22,6 +22,7 @@ __all__ = [
     "copy_regular",
     "install",
     "module_at",
+    "occupied",
     "regular_files",
     "validated",
     "verified_copy",
@@ -67,7 +68,16 @@ def copy_regular(source: Path, target: Path) -> None:
         os.close(fd)
 
 
+def occupied(target: Path, record: VersionRecord) -> InvalidModule:
+    """The error for a pull into a folder that holds something else."""
+    return InvalidModule(
+        f"{str(target)!r} already exists and does not hold {record.ref}: "
+        "choose an empty directory or remove it"
+    )
+
+
 def module_at(directory: Path, record: VersionRecord) -> Module:
+    """The module a record describes, at ``directory`` (its files already verified)."""
     return Module(directory, record.files, record.digest, record.name, record.version, record.kind)
 
 
@@ -102,10 +112,7 @@ def install(staging: Path, target: Path, record: VersionRecord, *, replace_damag
             if cached is not None:
                 return cached
             if not replace_damaged:
-                raise InvalidModule(
-                    f"{str(target)!r} already exists and does not hold {record.ref}: "
-                    "choose an empty directory or remove it"
-                ) from None
+                raise occupied(target, record) from None
             trash = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.trash"
             with contextlib.suppress(FileNotFoundError):
                 target.rename(trash)

@@ -52,6 +52,7 @@ from modreg._content import MANIFEST_FILE, FileEntry, bytes_match
 from modreg._folders import (
     copy_regular,
     install,
+    occupied,
     regular_files,
     validated,
     verified_copy,
@@ -447,10 +448,7 @@ class Registry:
             if cached is not None:
                 return cached
             if to is not None:
-                raise InvalidModule(
-                    f"{str(target)!r} already exists and does not hold {record.ref}: "
-                    "choose an empty directory or remove it"
-                )
+                raise occupied(target, record)
         return self._materialise(record, target, replace_damaged=to is None)
 
     def _refuse_inside(self, target: Path) -> None:

@@ -131,9 +131,9 @@ def _common_scale(total: sympy.Expr) -> sympy.Expr:
         return total
     terms = [t.as_independent(*t.free_symbols, as_Add=False) for t in total.args]
     scales = [abs(float(c)) for c, rest in terms if rest.free_symbols and c != 0]
-    if len(scales) < 2 or min(scales) == 1:
+    scale = min(scales, default=1.0)
+    if len(scales) < 2 or scale == 1:
         return total
-    scale = min(scales)
     inner = sympy.Add(*(rest if abs(c) == scale else float(c) / scale * rest for c, rest in terms))
     return sympy.Mul(sympy.Float(scale, 15), inner, evaluate=False)
 
