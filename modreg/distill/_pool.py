@@ -18,10 +18,12 @@ task there); use it where processes cannot be started.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
+import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from multiprocessing.connection import Connection, wait
 from typing import Any, TypeVar
 
@@ -36,6 +38,31 @@ def _context() -> Any:
         ctx.set_forkserver_preload([])  # a pool start must not wait for imports (see above)
         return ctx
     return mp.get_context("spawn")
+
+
+_ONE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@contextlib.contextmanager
+def _single_threaded_children() -> Iterator[None]:
+    """Start processes whose linear algebra runs on one thread each.
+
+    The workers are the parallelism. A worker imports numpy before its first job (the
+    start method re-imports the caller's ``__main__``), so the thread count must be in the
+    environment it starts with: OpenBLAS's busy-waiting threads, one per core in each of
+    ``workers`` processes, made two workers ten times slower than one on small matrices.
+    The caller's own environment is restored at once.
+    """
+    saved = {name: os.environ.get(name) for name in _ONE_THREAD}
+    os.environ.update(dict.fromkeys(_ONE_THREAD, "1"))
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _serve(conn: Connection) -> None:
@@ -134,7 +161,8 @@ class Runner:
             return results
         if self._pool is None:
             ctx = _context()
-            self._pool = [_Worker(ctx) for _ in range(self.workers)]
+            with _single_threaded_children():  # the forkserver, too, starts here
+                self._pool = [_Worker(ctx) for _ in range(self.workers)]
         pool = self._pool
         done: dict[int, T] = {}
         sent = 0
