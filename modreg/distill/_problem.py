@@ -75,7 +75,8 @@ def _errors(pred: Array, y: Array) -> tuple[float, float, float]:
     if not np.all(np.isfinite(pred)):
         return math.inf, math.inf, -math.inf
     err = pred - y
-    rmse = float(np.sqrt(np.mean(err**2)))
+    with np.errstate(over="ignore"):  # a wild candidate's error overflows to inf: refused
+        rmse = float(np.sqrt(np.mean(err**2)))
     floor = 1e-9 * float(np.sqrt(np.mean(y**2)))
     max_rel = float(np.max(np.abs(err) / np.maximum(np.abs(y), floor)))
     var = float(np.var(y))
