@@ -9,6 +9,7 @@ gives the same expression on any machine. The wall-clock budget is an outer cap 
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -110,15 +111,15 @@ def _peeled(ws: Workspace, problem: Problem) -> Workspace | None:
     A log-linear fit of log|z| on log|w_i| estimates how z scales with each variable; a
     coefficient within 0.01 of a non-zero integer suggests z = w_i**c * rest (multiplicative
     separability), so the rest is searched alone: G*m1*m2/r**2-like laws whose 'rest' is a
-    sum of squares become a plain polynomial after inversion.
+    sum of squares become a plain polynomial after inversion. Each w_i's coefficient is
+    estimated with smooth functions of the *other* variables beside it (:func:`_exponents`),
+    so a rest that varies with them does not bias it.
     """
     k = ws.w_values.shape[1]
     z = ws.z(problem)
     if k < 2 or not np.all(np.isfinite(z)) or np.any(z == 0) or np.any(ws.w_values == 0):
         return None
-    with np.errstate(all="ignore"):
-        design = np.concatenate([np.ones((z.size, 1)), np.log(np.abs(ws.w_values))], axis=1)
-    coef = np.linalg.lstsq(design, np.log(np.abs(z)), rcond=None)[0][1:]
+    coef = _exponents(ws.w_values, z)
     halves = np.round(coef)
     peel = (np.abs(coef - halves) < 0.01) & (halves != 0)
     if not peel.any() or peel.all():
@@ -134,6 +135,34 @@ def _peeled(ws: Workspace, problem: Problem) -> Workspace | None:
                 * (np.sign(ws.w_values[:, i]) ** int(e) if e.q == 1 else 1.0)
             )
     return Workspace(f"{ws.label}p", pref, values, ws.w_exprs, ws.w_values)
+
+
+def _exponents(w: Array, z: Array) -> Array:
+    """For each w_i, the coefficient of log|w_i| in a fit of log|z| that also has smooth
+    terms in the other variables (log|w_j|**2, log|w_j|**3, w_j, w_j**2 and products of their
+    logs): the exponent of w_i if z = w_i**c * rest(others), even where the sample
+    correlates w_i with the others (pi groups that share a variable)."""
+    k = w.shape[1]
+    with np.errstate(all="ignore"):
+        logs = np.log(np.abs(w))
+        lz = np.log(np.abs(z))
+        scaled = w / np.where(np.std(w, axis=0) > 0, np.std(w, axis=0), 1.0)
+        smooth = [
+            np.stack([logs[:, j] ** 2, logs[:, j] ** 3, scaled[:, j], scaled[:, j] ** 2], axis=1)
+            for j in range(k)
+        ]
+    out = np.zeros(k)
+    for i in range(k):
+        others = [j for j in range(k) if j != i]
+        cross = [logs[:, a] * logs[:, b] for a, b in itertools.combinations(others, 2)]
+        blocks = [np.ones((z.size, 1)), logs, *(smooth[j] for j in others)]
+        if cross:
+            blocks.append(np.stack(cross, axis=1))
+        design = np.concatenate(blocks, axis=1)
+        if not np.all(np.isfinite(design)):
+            design = np.concatenate([np.ones((z.size, 1)), logs], axis=1)
+        out[i] = np.linalg.lstsq(design, lz, rcond=None)[0][1 + i]
+    return out
 
 
 def _unique(workspaces: list[Workspace]) -> list[Workspace]:

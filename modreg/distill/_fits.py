@@ -12,14 +12,21 @@ Selected fits are rebuilt symbolically, their constants snapped, and scored on a
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import sympy
 from numpy.typing import NDArray
 
 from modreg.distill._expr import evaluate
-from modreg.distill._library import Columns, Recipe, gpl_columns, ll_columns, to_sympy
+from modreg.distill._library import (
+    Columns,
+    Recipe,
+    gpl_columns,
+    ll_columns,
+    recipe_values,
+    to_sympy,
+)
 from modreg.distill._problem import (
     Candidate,
     Problem,
@@ -27,13 +34,16 @@ from modreg.distill._problem import (
     score_candidate,
     with_scale,
 )
+from modreg.distill._quotient import screen_quotients
 from modreg.distill._snap import float_constant, snap_constant, snap_exponent
 from modreg.distill._sparse import SparseFit, sparse_fit, tiered_fit
 
-__all__ = ["fit_constant", "fit_gpl", "fit_ll", "fit_rational"]
+__all__ = ["fit_constant", "fit_gpl", "fit_ll", "fit_quotient", "fit_rational"]
 
 Array = NDArray[np.float64]
 NEAR = 1e-5  # fits this close in the transformed space are worth rebuilding
+QUOTIENT_TRANSFORMS = ("id", "cos", "sin", "tan")  # a quotient, or an angle's function of one
+SEED_TERMS = 4  # columns (intercept included) of a small tier's fit kept as a larger one's start
 SPARSE_TERMS = 5  # columns (intercept included) of the sparse fits rebuilt for a noisy target
 
 
@@ -262,8 +272,14 @@ def _ll_fits(
     Every transform is tried on a small library before any gets a large one, and the work
     (library columns handed to the pursuit, ``work <= 0``: no limit) is counted, not timed,
     so the fits are the same on any machine. Stops at the first exact fit.
+
+    A larger library's pursuit also follows the smaller one's best short fit: a law's
+    simple terms (``x + 1/x``) are found in the small tier, but in the large one a greedy
+    first pick can follow a complex column that correlates with their sum and never come
+    back for the one trig term (``cos(2*beta)``) that completes them.
     """
     found: dict[str, list[SparseFit]] = {name: [] for name, _ in targets}
+    seeds: dict[str, tuple[int, ...]] = {}
     spent = 0
     for size in sorted({*tiers, a.shape[1]})[: level + 1]:
         if size <= 1:
@@ -272,11 +288,14 @@ def _ll_fits(
             if 0 < work < spent + size:
                 return _best_first(found)
             spent += size
-            fits = sparse_fit(a[:, :size], t, max_terms=10, beam=4, forced=(0,))
+            line = seeds.get(name, ())
+            fits = sparse_fit(a[:, :size], t, max_terms=10, beam=4, forced=(0,), line=line)
             if fits and fits[0].rel_residual < 1e-9:
-                found[name] = fits
                 return {name: fits}
             found[name] = fits + found[name]
+            short = [f for f in found[name] if len(f.columns) <= SEED_TERMS]
+            if short:
+                seeds[name] = min(short, key=lambda f: f.rel_residual).columns
     return _best_first(found)
 
 
@@ -315,42 +334,117 @@ def fit_ll(ws: Workspace, problem: Problem, level: int = 9, work: int = 0) -> li
 
 
 def fit_rational(ws: Workspace, problem: Problem) -> list[Candidate]:
-    """z = P/Q with P, Q sparse sums of powers, then also simple trig terms (Q's constant is 1).
+    """z = P/Q with P, Q sparse sums of powers, then also simple trig terms (Q's constant
+    is 1).
 
     Libraries grow tier by tier: with trig terms first, the pursuit can find bloated exact
     identities (numerator and denominator sharing a factor) before the short quotient.
     """
-    v, z = _sub(ws, problem)
-    k = v.shape[1]
-    if k == 0 or not np.all(np.isfinite(z)):
+    v = ws.w_values[problem.sub]
+    if v.shape[1] == 0:
         return []
     lib = ll_columns(v, trig=True)
     a_all = lib.matrix()
+
+    def tiers(_t: Array) -> Iterator[tuple[ColumnSet, ColumnSet, str]]:
+        for size in sorted({*lib.tiers[:3]}):
+            recipes = lib.recipes[:size]
+            den = [j for j, r in enumerate(recipes) if r[0] != "one"]
+            yield (recipes, a_all[:, :size]), ([recipes[j] for j in den], a_all[:, den]), ""
+
+    return _quotients(ws, problem, tiers, ("id",))
+
+
+def fit_quotient(ws: Workspace, problem: Problem) -> list[Candidate]:
+    """T(z) = g * P/Q with P, Q multilinear in a few atoms (:mod:`._quotient`), for T the
+    identity and, when z is an angle, cos, sin and tan (so
+    ``arccos((cos(t) - b)/(1 - b*cos(t)))`` is a quotient once its cosine is taken): an
+    exhaustive screen over atom sets, for quotients whose columns no greedy pursuit would
+    pick one by one."""
+    v = ws.w_values[problem.sub]
+    if v.shape[1] == 0:
+        return []
+
+    def screened(t: Array) -> Iterator[tuple[ColumnSet, ColumnSet, str]]:
+        for num, den in screen_quotients(v, t):
+            yield (num, _values_of(num, v)), (den, _values_of(den, v)), "-quotient"
+
+    return _quotients(ws, problem, screened, QUOTIENT_TRANSFORMS)
+
+
+ColumnSet = tuple[list[Recipe], Array]
+Libraries = Callable[[Array], Iterator[tuple[ColumnSet, ColumnSet, str]]]
+
+
+def _quotients(
+    ws: Workspace, problem: Problem, libraries: Libraries, transforms: tuple[str, ...]
+) -> list[Candidate]:
+    """Rational pursuits of T(z) for each of ``transforms`` valid on z, over the numerator
+    and denominator columns ``libraries(T(z))`` yields, until one is exact."""
+    z = ws.z(problem)[problem.sub]
     out: list[Candidate] = []
-    for size in sorted({*lib.tiers[:3]}):
-        got = _rational_on(ws, problem, lib.recipes[:size], a_all[:, :size], z)
-        out += got
-        if any(c.exact for c in got):
-            break
+    for name, fwd, inv in _transforms(z):
+        if name not in transforms:
+            continue
+        with np.errstate(all="ignore"):
+            t = fwd(z)
+        if not (np.all(np.isfinite(t)) and np.ptp(t) > 0):
+            continue
+        tag = "" if name == "id" else f"-{name}"
+        for num_cols, den_cols, kind in libraries(t):
+            out += _rational_on(ws, problem, num_cols, den_cols, t, inv, tag + kind)
+            if any(c.exact for c in out):
+                return out
     return out
 
 
+def _values_of(recipes: list[Recipe], v: Array) -> Array:
+    return np.stack([recipe_values(r, v) for r in recipes], axis=1)
+
+
 def _rational_on(
-    ws: Workspace, problem: Problem, recipes: list[Recipe], a_lib: Array, z: Array
+    ws: Workspace,
+    problem: Problem,
+    num_cols: ColumnSet,
+    den_cols: ColumnSet,
+    z: Array,
+    inv: Inverse,
+    tag: str,
 ) -> list[Candidate]:
-    den_cols = [j for j, r in enumerate(recipes) if r[0] != "one"]
-    n_num = len(recipes)
-    a = np.concatenate([a_lib, -z[:, None] * a_lib[:, den_cols]], axis=1)
+    """One pursuit of ``z * Q = P``, linear in the coefficients once Q's constant is fixed;
+    the numerator's first column (a constant, or a factor) is in every fit.
+
+    Q's columns enter centred, ``Q = 1 + sum b_k (q_k - mean q_k)``: uncentred, a sum of
+    them that is constant (``cos(2u) - 2*cos(u)**2``), or nearly so, makes Q vanish and
+    "fits" any target with P = 0. The law is rebuilt with Q's constant put back and both
+    sums divided by it, so exact coefficients come out exact.
+    """
+    num_rec, num_val = num_cols
+    den_rec, den_val = den_cols
+    n_num = len(num_rec)
+    means = den_val.mean(axis=0)
+    a = np.concatenate([num_val, -z[:, None] * (den_val - means)], axis=1)
     fits = sparse_fit(a, z, max_terms=6, beam=4, forced=(0,))
 
     def build(fit: SparseFit, snap: bool) -> sympy.Expr:
-        p, q = [], [sympy.Integer(1)]
-        for j, c in zip(fit.columns, fit.coefs, strict=True):
-            const = _coef(c) if snap else float_constant(c, digits=15)
-            if j < n_num:
-                p.append(const * to_sympy(recipes[j], ws.w_exprs))
-            else:
-                q.append(const * to_sympy(recipes[den_cols[j - n_num]], ws.w_exprs))
-        return ws.prefactor * sympy.Add(*p) / sympy.Add(*q)
+        num = [(num_rec[j], c) for j, c in zip(fit.columns, fit.coefs, strict=True) if j < n_num]
+        den = [
+            (den_rec[j - n_num], c, float(means[j - n_num]))
+            for j, c in zip(fit.columns, fit.coefs, strict=True)
+            if j >= n_num
+        ]
+        const = 1.0 - sum(c * m for _, c, m in den)
+        biggest = max([abs(c) for _, c, _ in den], default=0.0)
+        unit = const if abs(const) > 1e-9 * max(1.0, biggest) else den[0][1]
 
-    return _rebuild(fits, build, problem, f"{ws.label}:rational")
+        def term(c: float, r: Recipe | None) -> sympy.Expr:
+            k = c / unit
+            number = _coef(k) if snap else float_constant(k, digits=15)
+            return number if r is None else number * to_sympy(r, ws.w_exprs)
+
+        p = [term(c, r) for r, c in num]
+        q = [term(const, None)] if unit == const else []
+        q += [term(c, r) for r, c, _ in den]
+        return ws.prefactor * inv(sympy.Add(*p) / sympy.Add(*q))
+
+    return _rebuild(fits, build, problem, f"{ws.label}:rational{tag}")

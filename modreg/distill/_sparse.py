@@ -18,6 +18,8 @@ from numpy.typing import NDArray
 __all__ = ["SparseFit", "sparse_fit", "tiered_fit"]
 
 Array = NDArray[np.float64]
+PAIR_LIMIT = 1500  # up to this many columns, every pair is scored (a Gram matrix)
+SCREEN = 48  # beyond it, pairs with one of the best single columns
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ def _final(a: Array, t: Array, cols: tuple[int, ...], rel: float) -> SparseFit:
     return SparseFit(order, tuple((coef / norms).tolist()), rel)
 
 
-def _best_pairs(a_n: Array, t: Array, count: int, limit: int = 1500) -> list[tuple[int, int]]:
+def _best_pairs(a_n: Array, t: Array, count: int, limit: int = PAIR_LIMIT) -> list[tuple[int, int]]:
     """The ``count`` column pairs that explain most of ``t`` (exhaustive, via the Gram matrix).
 
     Smooth one-variable columns (log(1+x), log(1-x), ...) are nearly collinear, so a greedy
@@ -69,6 +71,49 @@ def _best_pairs(a_n: Array, t: Array, count: int, limit: int = 1500) -> list[tup
     flat = np.argpartition(-quad.ravel(), count)[:count]
     flat = flat[np.argsort(-quad.ravel()[flat], kind="stable")]
     return [(int(i // m), int(i % m)) for i in flat if np.isfinite(quad.ravel()[i])]
+
+
+def _screened_pairs(a_n: Array, t: Array, count: int, width: int = SCREEN) -> list[tuple[int, int]]:
+    """The ``count`` best pairs with one member among the ``width`` columns that explain
+    most of ``t`` alone, each paired with every column (too many columns for all pairs).
+
+    A law's dominant factor is among the best single columns, but its second factor often
+    explains little alone (``log|1 - a**2|`` beside ``log|1 + a*cos(t)|``): a greedy second
+    pick that follows the best first one misses it, and an exact pair score does not.
+    """
+    m = a_n.shape[1]
+    if m < 2:
+        return []
+    b = a_n.T @ t
+    sq = np.sum(a_n * a_n, axis=0)
+    single = np.where(sq > 0, b**2 / np.where(sq > 0, sq, 1.0), -np.inf)
+    top = np.argsort(-single, kind="stable")[: min(width, m)]
+    top = top[np.isfinite(single[top]) & (single[top] > 0)]
+    if top.size == 0:
+        return []
+    q = a_n[:, top] / np.sqrt(sq[top])
+    g = q.T @ a_n  # width x m: each top column against every column
+    qt = q.T @ t
+    num = b[None, :] - qt[:, None] * g
+    left = sq[None, :] - g**2
+    with np.errstate(all="ignore"):
+        gain = np.where(left > 1e-10 * np.maximum(sq[None, :], 1e-300), num**2 / left, -np.inf)
+    gain[np.arange(top.size), top] = -np.inf
+    total = qt[:, None] ** 2 + gain  # explained norm² of each pair
+    flat = np.argsort(-total.ravel(), kind="stable")
+    out: list[tuple[int, int]] = []
+    seen: set[tuple[int, int]] = set()
+    for f in flat[: 4 * count]:
+        if not np.isfinite(total.ravel()[f]):
+            break
+        i, j = int(top[f // m]), int(f % m)
+        pair = (min(i, j), max(i, j))
+        if pair not in seen:
+            seen.add(pair)
+            out.append(pair)
+            if len(out) == count:
+                break
+    return out
 
 
 @dataclass
@@ -116,11 +161,15 @@ def sparse_fit(
     beam: int = 4,
     tol: float = 1e-9,
     forced: tuple[int, ...] = (),
+    line: tuple[int, ...] = (),
 ) -> list[SparseFit]:
     """Sparse fits of ``t`` by columns of ``a``, best first (first one exact when found).
 
     Columns must be finite. ``forced`` columns (an intercept) are in every selection.
-    Returns the best selection found at every size, so callers also get near misses.
+    ``line`` is a selection the pursuit always follows besides its beam (a smaller
+    library's best short fit): it joins the beam at its size, and its best extension at
+    every later step, however poorly it ranks there. Returns the best selection found at
+    every size, so callers also get near misses.
     """
     a_orig, t_orig = a, t
     scale = float(np.linalg.norm(t - t.mean())) or float(np.linalg.norm(t)) or 1.0
@@ -143,7 +192,12 @@ def sparse_fit(
     root = _State(math.inf, (), t, np.zeros((t.size, 0)), sq.copy())
     states: list[_State] = [root]
     seen: set[tuple[int, ...]] = {()}
-    seeds = _best_pairs(a_n, t, beam) if max_terms >= 2 else []
+    seeds: list[tuple[int, int]] = []
+    if max_terms >= 2:
+        seeds = _best_pairs(a_n, t, beam) if a_n.shape[1] <= PAIR_LIMIT else []
+        seeds = seeds or _screened_pairs(a_n, t, beam)
+    line = tuple(sorted(set(line) - set(start)))
+    kept: _State | None = None
     for step in range(max_terms):
         grown: list[_State] = []
         for i, j in seeds if step == 1 else []:
@@ -171,10 +225,16 @@ def sparse_fit(
             child = _child(st, j, a_n, scale)
             if child is not None:
                 grown.append(child)
+        kept = _follow(kept, root, line, step, a_n, sq, scale)
+        if kept is not None and kept.cols not in seen:
+            seen.add(kept.cols)
+            grown.append(kept)
         if not grown:
             break
         grown.sort(key=lambda s: (s.rel, s.cols))
         states = grown[:beam]
+        if kept is not None and all(st.cols != kept.cols for st in states):
+            states.append(kept)
         best = states[0]
         results.append(_final(a_orig, t_orig, (*start, *best.cols), best.rel))
         if best.rel < tol:
@@ -187,6 +247,32 @@ def sparse_fit(
         )
     )
     return results
+
+
+def _follow(
+    kept: _State | None,
+    root: _State,
+    line: tuple[int, ...],
+    step: int,
+    a_n: Array,
+    sq: Array,
+    scale: float,
+) -> _State | None:
+    """The followed line's state after ``step``: the line itself at its size, then its
+    best one-column extension at each step."""
+    if not line or step < len(line) - 1:
+        return None
+    if step == len(line) - 1:
+        st: _State | None = root
+        for j in line:
+            st = _child(st, j, a_n, scale) if st is not None else None
+        return st
+    if kept is None:
+        return None
+    score = _scores(kept, a_n, sq)
+    score[list(kept.cols)] = -1.0
+    j = int(np.argmax(score))
+    return _child(kept, j, a_n, scale) if score[j] > 0 else None
 
 
 def tiered_fit(

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from modreg.distill._fits import fit_constant, fit_gpl, fit_ll, fit_rational
+from modreg.distill._fits import fit_constant, fit_gpl, fit_ll, fit_quotient, fit_rational
 from modreg.distill._poly import fit_poly
 from modreg.distill._problem import Candidate, Problem, Workspace
 from modreg.distill._trees import fit_trees
@@ -31,6 +31,7 @@ __all__ = ["STAGES", "TREE_WORK", "Family", "Stage", "Task", "run_task"]
 
 FitFn = Callable[[Workspace, Problem, int], list[Candidate]]
 TREE_WORK = 600_000  # trees evaluated per tree task: about 10 s on one core for 4 variables
+QUOTIENT_VARS = 4  # the atom-set screen of :mod:`._quotient` runs on workspaces this small
 SMALL_VARS = 2  # tree enumeration is complete and takes a second or two for so few variables
 LL_WORK = 40_000  # library columns handed to the sparse pursuit: about 4 s on one core
 
@@ -85,6 +86,7 @@ FAMILIES: dict[str, Family] = {
         Family("ll0", _bounded(fit_ll, level=1)),
         Family("ll", _ll(9), LL_WORK),
         Family("rational", _bounded(fit_rational)),
+        Family("quotient", _bounded(fit_quotient)),
         Family("poly", _bounded(fit_poly)),
         Family("trees0", _trees(0), TREE_WORK),
         Family("trees1", _trees(1), TREE_WORK),
@@ -146,6 +148,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("power laws", _families("const", "gpl0")),
     Stage("separability: halves of the oracle", (), needs="separation"),
     Stage("polynomial libraries", _families("poly", "ll0", "rational")),
+    Stage("multilinear quotients", _families("quotient"), max_vars=QUOTIENT_VARS),
     Stage(
         "expression trees, few variables",
         _families("trees0", "trees1"),
