@@ -24,7 +24,7 @@ from modreg.distill._library import (
     Recipe,
     gpl_columns,
     ll_columns,
-    recipe_values,
+    recipe_matrix,
     to_sympy,
 )
 from modreg.distill._problem import (
@@ -333,6 +333,10 @@ def fit_ll(ws: Workspace, problem: Problem, level: int = 9, work: int = 0) -> li
     return out
 
 
+ColumnSet = tuple[list[Recipe], Array]
+Libraries = Callable[[Array], Iterator[tuple[ColumnSet, ColumnSet, str]]]
+
+
 def fit_rational(ws: Workspace, problem: Problem) -> list[Candidate]:
     """z = P/Q with P, Q sparse sums of powers, then also simple trig terms (Q's constant
     is 1).
@@ -367,13 +371,9 @@ def fit_quotient(ws: Workspace, problem: Problem) -> list[Candidate]:
 
     def screened(t: Array) -> Iterator[tuple[ColumnSet, ColumnSet, str]]:
         for num, den in screen_quotients(v, t):
-            yield (num, _values_of(num, v)), (den, _values_of(den, v)), "-quotient"
+            yield (num, recipe_matrix(num, v)), (den, recipe_matrix(den, v)), "-quotient"
 
     return _quotients(ws, problem, screened, QUOTIENT_TRANSFORMS)
-
-
-ColumnSet = tuple[list[Recipe], Array]
-Libraries = Callable[[Array], Iterator[tuple[ColumnSet, ColumnSet, str]]]
 
 
 def _quotients(
@@ -396,10 +396,6 @@ def _quotients(
             if any(c.exact for c in out):
                 return out
     return out
-
-
-def _values_of(recipes: list[Recipe], v: Array) -> Array:
-    return np.stack([recipe_values(r, v) for r in recipes], axis=1)
 
 
 def _rational_on(

@@ -24,6 +24,7 @@ __all__ = [
     "gpl_columns",
     "ll_columns",
     "monomials",
+    "recipe_matrix",
     "recipe_values",
     "to_sympy",
 ]
@@ -98,6 +99,11 @@ def recipe_values(r: Recipe, v: Array, memo: dict[Recipe, Array] | None = None) 
     if memo is not None and r[0] in ("mono", "diff", "fn", "binom"):
         memo[r] = out
     return out
+
+
+def recipe_matrix(recipes: Sequence[Recipe], v: Array) -> Array:
+    """The columns of several recipes (rows x len(recipes))."""
+    return np.stack([recipe_values(r, v) for r in recipes], axis=1)
 
 
 def _values(r: Recipe, v: Array, memo: dict[Recipe, Array] | None) -> Array:

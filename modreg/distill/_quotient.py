@@ -23,7 +23,7 @@ from fractions import Fraction
 import numpy as np
 from numpy.typing import NDArray
 
-from modreg.distill._library import Recipe, recipe_values
+from modreg.distill._library import Recipe, recipe_matrix
 
 __all__ = ["SCREEN_WORK", "Quotient", "screen_quotients"]
 
@@ -104,8 +104,7 @@ def screen_quotients(v: Array, t: Array) -> list[Quotient]:
     atoms = _atoms(v)
     if not atoms or t.size < 8:
         return []
-    with np.errstate(all="ignore"):
-        vals = np.stack([recipe_values(r, v) for r in atoms], axis=1)
+    vals = recipe_matrix(atoms, v)
     good = np.all(np.isfinite(vals), axis=0) & (np.ptp(vals, axis=0) > 0)
     atoms = [r for r, ok in zip(atoms, good, strict=True) if ok]
     vals = vals[:, good]
