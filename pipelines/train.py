@@ -310,9 +310,10 @@ def fit(
         # 3. end to end on full rollouts, L-BFGS
         def rollout_step() -> tuple[torch.Tensor, str]:
             mse = rollout_mse(net, train)
-            history.append(float(mse))
+            value = float(mse.detach())
+            history.append(value)
             loss = mse + p.rollout_prior_scale * priors()
-            return loss, f"rollouts (L-BFGS)   mse {float(mse):.4f} m²"
+            return loss, f"rollouts (L-BFGS)   mse {value:.4f} m²"
 
         _run_lbfgs(
             net.parameters(), p.rollout_lbfgs_iterations, p.lbfgs_history, rollout_step, advance,
