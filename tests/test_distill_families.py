@@ -1,4 +1,5 @@
-"""Fitting families and workspaces: multilinear quotients, line-following pursuits, peeling."""
+"""Fitting families and workspaces: multilinear quotients, line-following pursuits, peeling,
+noise-weighted power laws."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import numpy as np
 import sympy
 
 from modreg.distill._engine import _peeled
-from modreg.distill._fits import fit_ll, fit_quotient
+from modreg.distill._fits import fit_gpl, fit_ll, fit_quotient
 from modreg.distill._problem import Problem, Workspace
 from modreg.distill._quotient import screen_quotients
 
@@ -103,3 +104,20 @@ def test_a_sum_whose_simple_terms_a_large_library_would_lose() -> None:
     xs, b = sympy.symbols("x beta")
     truth = (xs + 1 / xs - sympy.sin(b) ** 2) / (4 * sympy.pi)
     assert sympy.simplify(cands[0].expr - truth) == 0
+
+
+def test_a_noisy_power_law_is_fitted_where_the_noise_is_small() -> None:
+    # A Bose-Einstein occupation 1/(exp(w/(2*pi)) - 1) from 0.04 to 25 (values 0.4 to 160)
+    # with a teacher's smooth error of 0.01 everywhere: 25 % of the smallest values. The log
+    # fit weighs rows by |z|/sigma, so the one factor that carries the law is found.
+    rng = np.random.default_rng(0)
+    n = 2000
+    w = rng.uniform(0.04, 25.0, n)
+    sigma = 0.01
+    y = 1 / np.expm1(w / (2 * np.pi)) + sigma * np.sqrt(2) * np.sin(2 * w)
+    symbol = sympy.Symbol("w")
+    ws = Workspace("raw", sympy.Integer(1), np.ones(n), [symbol], w[:, None])
+    problem = Problem(w[:, None], y, ["w"], np.arange(n, dtype=np.int64), noise=sigma)
+    short = [c for c in fit_gpl(ws, problem) if c.complexity <= 20 and c.rmse <= 1.5 * sigma]
+    assert short
+    assert sympy.exp(symbol / (2 * sympy.pi)) in short[0].expr.atoms(sympy.exp)

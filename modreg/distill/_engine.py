@@ -247,7 +247,7 @@ def distill_arrays(
     x, yv = validate(X, y, names, units, target_unit)
     rng = np.random.default_rng(seed)
     sub = np.sort(rng.choice(x.shape[0], size=min(SUBSAMPLE, x.shape[0]), replace=False))
-    problem = Problem(x, yv, list(names), sub.astype(np.int64))
+    problem = Problem(x, yv, list(names), sub.astype(np.int64), noise)
     variants = dimensional_variants(units, target_unit or {}) if units is not None else []
     base = [*_workspaces(problem, variants), _raw_workspace(problem)]
     base = _unique(base + [p for w in base if (p := _peeled(w, problem)) is not None])

@@ -51,6 +51,16 @@ def _sub(ws: Workspace, problem: Problem) -> tuple[Array, Array]:
     return ws.w_values[problem.sub], ws.z(problem)[problem.sub]
 
 
+def _row_noise(ws: Workspace, problem: Problem) -> Array | None:
+    """The error each subsample row of ``ws.z`` carries: the target's noise over the
+    prefactor (None for exact data)."""
+    if problem.noise <= 0:
+        return None
+    with np.errstate(all="ignore"):
+        out: Array = problem.noise / np.abs(ws.pref_values[problem.sub])
+    return out
+
+
 def fit_constant(ws: Workspace, problem: Problem) -> list[Candidate]:
     """y = C * prefactor (all the dimensional analysis leaves is a number)."""
     return with_scale(ws.prefactor, problem, f"{ws.label}:const")
@@ -92,8 +102,9 @@ def fit_gpl(
     v, z = _sub(ws, problem)
     if ws.w_values.shape[1] == 0 or not np.all(np.isfinite(z)):
         return []
+    sigma = _row_noise(ws, problem)
     if not shifts:
-        return _gpl_on(ws, problem, v, z, level, lambda s: s, "")
+        return _gpl_on(ws, problem, v, z, level, lambda s: s, "", sigma=sigma)
     out: list[Candidate] = []
     z_all = ws.z(problem)
     for name, fwd, inv in _transforms(z)[:4]:
@@ -115,6 +126,7 @@ def fit_gpl(
                 back,
                 f"{name}{shift:+d}",
                 u_all,
+                None if sigma is None else np.abs(fwd(z + sigma) - fwd(z)),
             )
             out += got
             if any(c.exact for c in got):
@@ -134,8 +146,13 @@ def _gpl_on(
     back: Inverse,
     tag: str,
     u_all: Array | None = None,
+    sigma: Array | None = None,
 ) -> list[Candidate]:
-    """Fit log|u| as a generalised power law; z = back(C * shape) with C fitted on all rows."""
+    """Fit log|u| as a generalised power law; z = back(C * shape) with C fitted on all rows.
+
+    ``sigma`` is the error each row of ``u`` carries (a network teacher's, None for exact
+    data): the log fit then weighs its rows as a fit of u itself would (:func:`_log_weights`).
+    """
     ok = np.isfinite(u) & (np.abs(u) > 0)
     if ok.sum() < 0.9 * u.size:
         return []
@@ -145,9 +162,13 @@ def _gpl_on(
         for j, r in enumerate(cols.recipes)
         if r[0] == "one" or (r[0] == "logabs" and r[1][0] == "mono")
     )
+    matrix, target = cols.matrix(), np.log(np.abs(u[ok]))
+    if sigma is not None:
+        rows = _log_weights(u[ok], sigma[ok])
+        matrix, target = matrix * rows[:, None], target * rows
     fits = tiered_fit(
-        cols.matrix(),
-        np.log(np.abs(u[ok])),
+        matrix,
+        target,
         cols.tiers,
         max_terms=5,
         beam=4,
@@ -173,6 +194,23 @@ def _gpl_on(
                 out.append(cand)
                 if cand.exact:
                     break
+    return out
+
+
+def _log_weights(u: Array, sigma: Array) -> Array:
+    """Row weights that make a least-squares fit of log|u| one of u itself: an error
+    sigma in u is an error sigma/|u| in log|u|.
+
+    A teacher's error is about the same size everywhere, so where |u| is small it is a large
+    share of u: unweighted, the log fit spends its terms there, on the teacher's error
+    (``w**0.55 * (exp(w/pi) - 1)**-0.46`` for ``1/(exp(w/(2*pi)) - 1)``, whose small values
+    carry 40 % noise). Normalised to mean 1; a row with no finite error keeps weight 1.
+    """
+    with np.errstate(all="ignore"):
+        rows = np.abs(u) / sigma
+    rows = np.where(np.isfinite(rows) & (rows > 0), rows, np.nan)
+    mean = float(np.nanmean(rows)) if np.any(np.isfinite(rows)) else 1.0
+    out: Array = np.nan_to_num(rows / mean, nan=1.0)
     return out
 
 

@@ -32,6 +32,7 @@ class Problem:
     y: Array
     names: list[str]
     sub: NDArray[np.int64]
+    noise: float = 0.0  # the RMSE y itself carries (a network teacher's error); 0: exact data
     symbols: list[sympy.Symbol] = field(init=False)
     env: dict[str, Array] = field(init=False)
 
