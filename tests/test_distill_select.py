@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from modreg.distill._engine import _good, distill_arrays
+from modreg.distill._engine import _free_score, _good, _held_until, distill_arrays
 from modreg.distill._expr import evaluate
 from modreg.distill._noise import law_complexity, recorded_noise, settle
 from modreg.distill._parsimony import _rounded_powers
@@ -83,6 +84,23 @@ def test_settle_snaps_constants_and_drops_offsets_below_the_noise() -> None:
     del rng
 
 
+def test_settle_drops_an_exponential_of_a_tiny_fitted_argument() -> None:
+    m, length = sp.symbols("m L")
+    rng = np.random.default_rng(8)
+    xs = rng.uniform(1, 5, (1000, 2))
+    env = {"m": xs[:, 0], "L": xs[:, 1]}
+    plain = m / length**2
+
+    def scorer(truth: sp.Expr) -> Callable[[sp.Expr], float]:
+        y = evaluate(truth, env, xs.shape[0])
+        return lambda expr: float(np.sqrt(np.mean((evaluate(expr, env, y.size) - y) ** 2)))
+
+    law = plain * sp.exp(sp.Float(6.965e-05) * plain)
+    assert settle(law, scorer(plain), 1e-3, 1.0) == plain
+    real = plain * sp.exp(sp.Float(0.3) * plain)
+    assert settle(real, scorer(real), 1e-3, 1.0).has(sp.exp)
+
+
 def test_settle_rounds_to_supported_digits_when_nothing_exact_fits() -> None:
     truth = 9.8123456 * X[:, 0]
     teacher = truth * (1 + 1e-4 * np.cos(X[:, 1]))
@@ -125,6 +143,8 @@ def test_the_prior_prefers_pi_to_the_nearer_coincidence() -> None:
     assert snap_simple(0.95, rel_tol=1e-3) is None  # 19/20 is too dear to be a law's
     assert snap_simple(2.1425, rel_tol=1e-3, rational=True) is None  # not 15/7
     assert snap_simple(1.4995, rel_tol=1e-3, rational=True) == sp.Rational(3, 2)
+    # 1/(4*pi) is one factor: a self-energy's 3/5 * q**2/(4*pi*epsilon*d) keeps its 3/5
+    assert snap_simple(3 / (20 * np.pi) * (1 + 2e-4), rel_tol=1e-3) == sp.Rational(3, 20) / sp.pi
 
 
 def test_exact_constants_are_simpler_than_fitted_ones() -> None:
@@ -182,6 +202,27 @@ def test_a_noisy_target_stops_only_at_a_clean_law() -> None:
     assert not _good(curve, noise, problem) or curve.rmse > 2 * noise
 
 
+def test_a_noise_level_curve_waits_for_the_complete_search_of_a_small_problem() -> None:
+    """On two variables the tree search is complete and cheap: before it has run, a curve
+    of cheap constants within the noise (``2*pi*a**2*exp(t**2/5)/t**4`` for
+    ``a**2/sin(t/2)**4``) does not end the search; a very short law still does."""
+    rng = np.random.default_rng(4)
+    x = rng.uniform([1, 1], [2, 3], size=(2000, 2))
+    y = x[:, 0] ** 2 / np.sin(x[:, 1] / 2) ** 4
+    problem = Problem(x, y, ["a", "t"], np.arange(400, dtype=np.int64))
+    a, t = problem.symbols
+    curve = score_candidate(2 * sp.pi * a**2 * sp.exp(t**2 / 5) / t**4, problem, "t")
+    short = score_candidate(17 * a**2, problem, "t")
+    assert curve is not None and short is not None
+    noise = curve.rmse  # the curve is at the noise level
+    held = _held_until(STAGES, problem)
+    assert STAGES[held].label == "expression trees, few variables"
+    assert _good(curve, noise, problem) and not _good(curve, noise, problem, held=True)
+    assert _good(short, 10 * short.rmse, problem, held=True)
+    wide = Problem(rng.uniform(1, 2, (100, 3)), np.ones(100), ["a", "b", "c"], np.arange(100))
+    assert _held_until(STAGES, wide) == -1  # three inputs: no complete stage takes them
+
+
 def test_the_forced_columns_alone_are_a_fit() -> None:
     """log|u| = a + 2*log(w) with noise: the intercept-and-monomial fit is returned."""
     rng = np.random.default_rng(5)
@@ -220,6 +261,33 @@ def test_an_oracle_is_split_where_it_separates_and_only_there() -> None:
     assert mul is not None and (mul.kind, mul.group, mul.rest) == ("mul", (0, 1), (2, 3))
     assert add is not None and (add.kind, add.group, add.rest) == ("add", (0, 1), (2, 3))
     assert find_split(x, coupled, seed=0) is None
+
+
+def test_a_multiplicative_split_survives_the_zeros_of_a_law() -> None:
+    """I*sin(n*t/2)**2 from a teacher whose error flips the sign of values near the zeros:
+    the log test uses the pairs clear of zero, and the split is still found."""
+    rng = np.random.default_rng(6)
+    x = rng.uniform(1, 5, (1000, 3))
+
+    def teacher(z: np.ndarray) -> np.ndarray:
+        return z[:, 0] * np.sin(z[:, 1] * z[:, 2] / 2) ** 2 + 1e-3 * np.cos(z.sum(axis=1))
+
+    assert np.any(teacher(x) < 0)
+    split = find_split(x, teacher, seed=0)
+    assert split is not None and (split.kind, split.group, split.rest) == ("mul", (0,), (1, 2))
+
+
+def test_a_halfs_own_scale_and_offset_are_free() -> None:
+    """A half's scale (or offset) holds the other half's value at the reference point:
+    its law is scored up to that one number, which the rebuilt law refits."""
+    rng = np.random.default_rng(7)
+    x = rng.uniform(1, 3, (500, 2))
+    law = x[:, 0] ** 2 / (1 - np.cos(x[:, 1])) ** 2
+    a, t = sp.symbols("a t")
+    form = a**2 / (1 - sp.cos(t)) ** 2
+    assert _free_score("mul", x, 1.62058 * law, ["a", "t"])(form) < 1e-9
+    assert _free_score("add", x, law - 0.37, ["a", "t"])(form) < 1e-9
+    assert _free_score("mul", x, law, ["a", "t"])(form * sp.exp(t)) > 0.1
 
 
 def test_a_separable_teacher_is_distilled_in_halves() -> None:

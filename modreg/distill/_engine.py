@@ -254,6 +254,7 @@ def distill_arrays(
     report = progress or (lambda _s, _f: None)
     cands: list[Candidate] = []
     done: set[Task] = set()
+    hold = _held_until(stages, problem)
     with Runner(workers, start + time_budget) as runner:
         structure: list[Workspace] | None = None
         for i, stage in enumerate(stages):
@@ -261,7 +262,7 @@ def distill_arrays(
                 if oracle is not None and problem.x.shape[1] >= SEPARATE_VARS:
                     report(stage.label, i / len(stages))
                     cands += _separated(problem, oracle, seed, effort, noise, workers, runner)
-                    if any(_good(c, noise, problem) for c in cands):
+                    if any(_good(c, noise, problem, i < hold) for c in cands):
                         break
                 continue
             if stage.needs == "symmetries" and structure is None:
@@ -275,8 +276,8 @@ def distill_arrays(
             done.update(tasks)
             jobs = [(problem, every, task) for task in tasks]
 
-            def good(found: list[Candidate]) -> bool:
-                return any(_good(c, noise, problem) for c in found)
+            def good(found: list[Candidate], held: bool = i < hold) -> bool:
+                return any(_good(c, noise, problem, held) for c in found)
 
             for found in runner.map(run_task, jobs, stop=good):
                 cands += found
@@ -298,7 +299,15 @@ def _indices(stage: Stage, base: list[Workspace], every: list[Workspace]) -> lis
     return [i for i in chosen if 0 < every[i].w_values.shape[1] <= stage.max_vars]
 
 
-def _good(c: Candidate, noise: float, problem: Problem) -> bool:
+def _held_until(stages: Sequence[Stage], problem: Problem) -> int:
+    """Index of the last complete stage (:attr:`._stages.Stage.complete`) that takes the
+    whole problem: before it, only exact or very short laws end the search."""
+    n = problem.x.shape[1]
+    takes = [i for i, s in enumerate(stages) if s.complete and n <= (s.max_vars or n)]
+    return max(takes, default=-1)
+
+
+def _good(c: Candidate, noise: float, problem: Problem, held: bool = False) -> bool:
     """Exact, or a law that is, at the noise level, what a law looks like.
 
     A candidate within the target's own error ends the search when it is very short
@@ -308,11 +317,13 @@ def _good(c: Candidate, noise: float, problem: Problem) -> bool:
     constant having become a cheap exact one (prior cost at most :data:`._select.CHEAP_COST`:
     3/2, 1/(4*pi), not 21/(5*pi), which a loose tolerance admits by chance). Curves of
     fitted numbers also meet a network's error (``m_0*(1.31 - 0.57*cos(cos(v/c)**(-2)))``
-    for ``m_0/sqrt(1 - v**2/c**2)``), and stopping at one would hide the law.
+    for ``m_0/sqrt(1 - v**2/c**2)``), and stopping at one would hide the law. ``held``: a
+    complete search is still to come (:func:`_held_until`), so only very short laws count.
     """
     if c.exact:
         return True
     short = max(NOISE_STOP_NODES, NOISE_STOP_PER_INPUT * len(problem.names))
+    short = NOISE_STOP_SHORT if held else short
     if noise <= 0 or c.complexity > short:
         return False
     score = _rows_score(problem)
@@ -356,7 +367,10 @@ def _separated(
 ) -> list[Candidate]:
     """The law rebuilt from the halves of a separable oracle (:mod:`._separable`), each
     distilled on its own (recursively, with half the effort and the time left) and settled
-    to the noise like a whole answer (:func:`._parsimony.parsimonious`)."""
+    to the noise like a whole answer (:func:`._parsimony.parsimonious`), but scored up to
+    the one number :func:`_joined` refits: a half's own scale (``mul``) or offset (``add``)
+    includes the other half's value at the reference point, so it is no law's constant
+    and snapping it (1.6206 to pi/2) would only cost the rebuilt law its accuracy."""
     from modreg.distill._parsimony import parsimonious, search_budget  # builds on this module
 
     split = find_split(problem.x, oracle, seed)
@@ -387,13 +401,40 @@ def _separated(
                 noise=noise * scale,
             )
             result = parsimonious(
-                result, xs, ys, result_names, sigma=noise * scale, deadline=runner.deadline
+                result,
+                xs,
+                ys,
+                result_names,
+                score=_free_score(split.kind, xs, ys, result_names),
+                sigma=noise * scale,
+                deadline=runner.deadline,
             )
         except DistillError:
             return []
         laws.append(result.sympy_expr)
     cand = score_candidate(_joined(laws, split.kind, problem), problem, f"separable-{split.kind}")
     return [] if cand is None else [cand]
+
+
+def _free_score(kind: str, x: Array, y: Array, names: list[str]) -> Callable[[sympy.Expr], float]:
+    """RMSE of a half's law after the best scale (``mul``) or offset (``add``) of its own."""
+    env = {name: x[:, j] for j, name in enumerate(names)}
+
+    def score(expr: sympy.Expr) -> float:
+        with np.errstate(all="ignore"):
+            try:
+                values = evaluate(expr, env, y.size)
+            except ValueError:  # a node the evaluator does not know: no law of ours
+                return math.inf
+            if not np.all(np.isfinite(values)):
+                return math.inf
+            if kind == "add":
+                return float(np.std(y - values))
+            power = float(np.dot(values, values))
+            k = float(np.dot(y, values)) / power if power > 0 else 0.0
+            return _rms(y - k * values)
+
+    return score
 
 
 def _joined(halves: list[sympy.Expr], kind: str, problem: Problem) -> sympy.Expr:

@@ -26,6 +26,8 @@ Array = NDArray[np.float64]
 Oracle = Callable[[Array], Array]
 PAIRS = 200  # pairs of draws each split is tested on
 SPLIT_TOL = 0.02  # mixed-pair residual / the oracle's own variation: 2 %, as for symmetries
+LOG_FLOOR = 0.02  # the multiplicative test uses values above 2 % of the median |f| ...
+MIN_CLEAR = 0.25  # ... and needs at least a quarter of the pairs to have them
 EXHAUSTIVE_VARS = 10  # up to this many inputs every split is tested (2**(n-1) - 1 of them)
 
 
@@ -67,8 +69,7 @@ def find_split(x: Array, oracle: Oracle, seed: int, tol: float = SPLIT_TOL) -> S
     if not (np.all(np.isfinite(fp)) and np.all(np.isfinite(fq))):
         return None
     spread = float(np.median(np.abs(fp - fq)))
-    logs = bool(np.all(fp != 0) and np.all(fq != 0) and np.all(np.sign(fp) == np.sign(fp[0])))
-    log_spread = float(np.median(np.abs(np.log(np.abs(fp)) - np.log(np.abs(fq))))) if logs else 0
+    floor = LOG_FLOOR * float(np.median(np.abs(np.concatenate([fp, fq]))))
     found: list[tuple[int, float, int, Split]] = []
     for group in _groups(n):
         rest = tuple(i for i in range(n) if i not in group)
@@ -80,11 +81,8 @@ def find_split(x: Array, oracle: Oracle, seed: int, tol: float = SPLIT_TOL) -> S
         tests = []
         if spread > 0:
             tests.append(("add", float(np.median(np.abs(fp + fq - f1 - f2))) / spread))
-        if log_spread > 0 and np.all(np.sign(f1) == np.sign(fp[0])) and np.all(f2 * fp[0] > 0):
-            with np.errstate(all="ignore"):
-                logged = np.log(np.abs(fp)) + np.log(np.abs(fq))
-                residual = np.abs(logged - np.log(np.abs(f1)) - np.log(np.abs(f2)))
-            tests.append(("mul", float(np.median(residual)) / log_spread))
+        if (share := _log_residual(fp, fq, f1, f2, floor)) is not None:
+            tests.append(("mul", share))
         for order, (kind, residual_share) in enumerate(tests):
             if residual_share < tol:
                 split = Split(kind, group, rest, residual_share)
@@ -92,6 +90,22 @@ def find_split(x: Array, oracle: Oracle, seed: int, tol: float = SPLIT_TOL) -> S
     if not found:
         return None
     return min(found, key=lambda t: (t[0], t[1], t[2], t[3].group))[3]
+
+
+def _log_residual(fp: Array, fq: Array, f1: Array, f2: Array, floor: float) -> float | None:
+    """The multiplicative test's median residual on log|f| relative to log|f|'s own spread,
+    on the pairs whose four values share a sign and stand clear of zero (above ``floor``):
+    near a zero of the law (``sin(x)**2``) a teacher's error is all of its value, and a
+    sign it gets wrong there says nothing about the split. None with too few such pairs."""
+    values = np.stack([fp, fq, f1, f2])
+    clear = np.all(np.abs(values) > floor, axis=0) & np.all(values * fp > 0, axis=0)
+    if clear.sum() < MIN_CLEAR * fp.size:
+        return None
+    logs = np.log(np.abs(values[:, clear]))
+    spread = float(np.median(np.abs(logs[0] - logs[1])))
+    if spread <= 0:
+        return None
+    return float(np.median(np.abs(logs[0] + logs[1] - logs[2] - logs[3]))) / spread
 
 
 def half_problem(

@@ -116,6 +116,11 @@ class Stage:
         needs: context the stage needs before it can run (``symmetries``: query the oracle
             for symmetric pairs; ``separation``: a stage of no families that splits an
             oracle's inputs into separable halves and distils each, :mod:`._separable`).
+        complete: the stage searches a problem of at most ``max_vars`` inputs exhaustively
+            (and cheaply), so a law found earlier only at the noise level does not end the
+            search before it ran: on a noisy target, a short curve of cheap constants
+            (``2*pi*alpha**2*exp(theta**2/5)/theta**4`` for ``alpha**2/sin(theta/2)**4``)
+            meets the noise too, and the complete search is what finds the law beside it.
     """
 
     label: str
@@ -125,6 +130,7 @@ class Stage:
     max_vars: int | None = None
     budget: int | None = None
     needs: Literal["", "symmetries", "separation"] = ""
+    complete: bool = False
 
     def tasks(self, workspaces: Sequence[int], effort: float) -> list[Task]:
         """This stage's tasks in their fixed order."""
@@ -154,6 +160,7 @@ STAGES: tuple[Stage, ...] = (
         _families("trees0", "trees1"),
         order="workspace",
         max_vars=SMALL_VARS,
+        complete=True,
     ),
     Stage("function libraries", _families("gpl", "ll"), order="workspace", budget=4 * LL_WORK),
     Stage("shifted power laws", _families("gpls")),
