@@ -70,6 +70,23 @@ def test_a_noisy_target_passes_no_set() -> None:
     assert screen_quotients(x, noisy) == []
 
 
+def test_a_teachers_quotient_passes_the_screen_at_its_error_level() -> None:
+    """Aberration from a teacher right to 1e-4: told the error each row carries, the
+    screen passes the law's atoms, and the pursuit rebuilds the law to that precision."""
+    x, y = _aberration()
+    sigma = 1e-4
+    noisy = y + sigma * np.sqrt(2) * np.sin(7 * x[:, 0] + 5 * x[:, 1])
+    found = screen_quotients(x, np.cos(noisy), np.full(y.size, sigma))
+    assert found
+    atoms = {str(r) for r in found[0][1]}
+    assert any("'cos'" in a for a in atoms) and any(a.startswith("('mono'") for a in atoms)
+    problem = Problem(x, noisy, ["b", "theta"], np.arange(400, dtype=np.int64), noise=sigma)
+    symbols = [sympy.Symbol(n) for n in ("b", "theta")]
+    ws = Workspace("raw", sympy.Integer(1), np.ones(y.size), symbols, x)
+    near = [c for c in fit_quotient(ws, problem) if c.rmse <= 2 * sigma]
+    assert near and min(c.complexity for c in near) <= 30
+
+
 def test_a_law_outside_the_family_passes_no_set() -> None:
     x, _ = _aberration()
     assert screen_quotients(x, np.exp(x[:, 0]) * np.sin(x[:, 1] ** 2)) == []
@@ -104,6 +121,23 @@ def test_a_sum_whose_simple_terms_a_large_library_would_lose() -> None:
     xs, b = sympy.symbols("x beta")
     truth = (xs + 1 / xs - sympy.sin(b) ** 2) / (4 * sympy.pi)
     assert sympy.simplify(cands[0].expr - truth) == 0
+
+
+def test_a_noisy_power_law_keeps_the_sign_of_its_factor() -> None:
+    """k = 1 + sqrt(1 + 2*u)*cos(t) from a teacher: k - 1 changes sign with cos(t), and a
+    fitted power 0.98 of |cos(t)| would lose that; within 0.1 of 1 the sign is kept."""
+    rng = np.random.default_rng(1)
+    n = 2000
+    u, t = rng.uniform(0.2, 3.0, n), rng.uniform(-3.0, 3.0, n)
+    sigma = 2e-3
+    y = 1 + np.sqrt(1 + 2 * u) * np.cos(t) + sigma * np.sqrt(2) * np.sin(3 * u + t)
+    x = np.stack([u, t], axis=1)
+    symbols = [sympy.Symbol("u"), sympy.Symbol("t")]
+    ws = Workspace("raw", sympy.Integer(1), np.ones(n), symbols, x)
+    problem = Problem(x, y, ["u", "t"], np.arange(400, dtype=np.int64), noise=sigma)
+    near = [c for c in fit_gpl(ws, problem, shifts=True) if c.rmse <= 3 * sigma]
+    assert near
+    assert any(sympy.cos(symbols[1]) in c.expr.atoms(sympy.cos) for c in near)
 
 
 def test_a_noisy_power_law_is_fitted_where_the_noise_is_small() -> None:

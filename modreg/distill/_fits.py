@@ -45,6 +45,8 @@ NEAR = 1e-5  # fits this close in the transformed space are worth rebuilding
 QUOTIENT_TRANSFORMS = ("id", "cos", "sin", "tan")  # a quotient, or an angle's function of one
 SEED_TERMS = 4  # columns (intercept included) of a small tier's fit kept as a larger one's start
 SPARSE_TERMS = 5  # columns (intercept included) of the sparse fits rebuilt for a noisy target
+SIGN_SLACK = 0.1  # a noisy fit's power this near an odd integer may keep its factor's sign ...
+SIGN_AGREE = 0.9  # ... when the target has that sign on this share of the rows
 
 
 def _sub(ws: Workspace, problem: Problem) -> tuple[Array, Array]:
@@ -71,7 +73,14 @@ def _coef(value: float) -> sympy.Expr:
     return snapped if snapped is not None else float_constant(value)
 
 
-def _gpl_shape(fit: SparseFit, cols: Columns, ws: Workspace, problem: Problem) -> sympy.Expr:
+def _gpl_shape(
+    fit: SparseFit, cols: Columns, ws: Workspace, problem: Problem, sign: Array | None = None
+) -> sympy.Expr:
+    """The power law of a log fit. ``sign``: the sign of the fitted target on the subsample
+    rows, for a noisy target, whose fitted exponents are never exact: a power within
+    :data:`SIGN_SLACK` of an odd integer n of a factor whose sign the target follows keeps
+    that sign, as ``phi**n * Abs(phi)**(c - n)`` (settling drops the second factor), so
+    ``1 + sqrt(1 + x)*cos(t)`` is not lost to ``|cos(t)|**0.98``."""
     factors: list[sympy.Expr] = []
     for j, c in zip(fit.columns, fit.coefs, strict=True):
         r = cols.recipes[j]
@@ -82,12 +91,28 @@ def _gpl_shape(fit: SparseFit, cols: Columns, ws: Workspace, problem: Problem) -
             continue
         phi = to_sympy(r[1], ws.w_exprs)
         e = snap_exponent(c)
+        n = round(c)
+        odd = n % 2 and abs(c - n) < SIGN_SLACK
+        if e is None and sign is not None and odd and _follows(phi, sign, problem):
+            factors.append(phi**n * sympy.Abs(phi) ** float_constant(c - n, exponent=True))
+            continue
         if e is None:
             factors.append(sympy.Abs(phi) ** float_constant(c, exponent=True))
             continue
         pw = sympy.Rational(e.numerator, e.denominator)
         factors.append(phi**pw if e.denominator == 1 else sympy.Abs(phi) ** pw)
     return sympy.Mul(*factors)
+
+
+def _follows(phi: sympy.Expr, sign: Array, problem: Problem) -> bool:
+    """Whether ``phi`` takes both signs on the subsample and the target follows its sign on
+    nearly every row (a teacher's error flips it only where the target is near zero)."""
+    env = {name: values[problem.sub] for name, values in problem.env.items()}
+    with np.errstate(all="ignore"):
+        values = np.sign(evaluate(phi, env, problem.sub.size))
+    if not (np.any(values > 0) and np.any(values < 0)):
+        return False
+    return float(np.mean(values == sign)) >= SIGN_AGREE
 
 
 def fit_gpl(
@@ -177,8 +202,9 @@ def _gpl_on(
     )
     out: list[Candidate] = []
     source = f"{ws.label}:gpl{tag}"
+    sign = None if sigma is None else np.sign(u)
     for fit in _front_fits(fits):
-        shape = _gpl_shape(fit, cols, ws, problem)
+        shape = _gpl_shape(fit, cols, ws, problem, sign)
         if u_all is None:
             out += with_scale(_fix_abs(ws.prefactor * shape, problem), problem, source)
             continue
@@ -372,7 +398,9 @@ def fit_ll(ws: Workspace, problem: Problem, level: int = 9, work: int = 0) -> li
 
 
 ColumnSet = tuple[list[Recipe], Array]
-Libraries = Callable[[Array], Iterator[tuple[ColumnSet, ColumnSet, str]]]
+# The column sets to fit T(z) with, given T(z) and the error each row of it carries (None
+# for exact data).
+Libraries = Callable[[Array, Array | None], Iterator[tuple[ColumnSet, ColumnSet, str]]]
 
 
 def fit_rational(ws: Workspace, problem: Problem) -> list[Candidate]:
@@ -388,7 +416,7 @@ def fit_rational(ws: Workspace, problem: Problem) -> list[Candidate]:
     lib = ll_columns(v, trig=True)
     a_all = lib.matrix()
 
-    def tiers(_t: Array) -> Iterator[tuple[ColumnSet, ColumnSet, str]]:
+    def tiers(_t: Array, _noise: Array | None) -> Iterator[tuple[ColumnSet, ColumnSet, str]]:
         for size in sorted({*lib.tiers[:3]}):
             recipes = lib.recipes[:size]
             den = [j for j, r in enumerate(recipes) if r[0] != "one"]
@@ -407,8 +435,8 @@ def fit_quotient(ws: Workspace, problem: Problem) -> list[Candidate]:
     if v.shape[1] == 0:
         return []
 
-    def screened(t: Array) -> Iterator[tuple[ColumnSet, ColumnSet, str]]:
-        for num, den in screen_quotients(v, t):
+    def screened(t: Array, noise: Array | None) -> Iterator[tuple[ColumnSet, ColumnSet, str]]:
+        for num, den in screen_quotients(v, t, noise):
             yield (num, recipe_matrix(num, v)), (den, recipe_matrix(den, v)), "-quotient"
 
     return _quotients(ws, problem, screened, QUOTIENT_TRANSFORMS)
@@ -420,16 +448,20 @@ def _quotients(
     """Rational pursuits of T(z) for each of ``transforms`` valid on z, over the numerator
     and denominator columns ``libraries(T(z))`` yields, until one is exact."""
     z = ws.z(problem)[problem.sub]
+    sigma = _row_noise(ws, problem)
     out: list[Candidate] = []
     for name, fwd, inv in _transforms(z):
         if name not in transforms:
             continue
         with np.errstate(all="ignore"):
             t = fwd(z)
+            noise = None if sigma is None else np.abs(fwd(z + sigma) - t)
         if not (np.all(np.isfinite(t)) and np.ptp(t) > 0):
             continue
+        if noise is not None and not np.all(np.isfinite(noise)):
+            noise = None
         tag = "" if name == "id" else f"-{name}"
-        for num_cols, den_cols, kind in libraries(t):
+        for num_cols, den_cols, kind in libraries(t, noise):
             out += _rational_on(ws, problem, num_cols, den_cols, t, inv, tag + kind)
             if any(c.exact for c in out):
                 return out

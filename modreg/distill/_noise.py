@@ -5,8 +5,9 @@ output is typical). Constants fitted to it carry that error (``1.00003147762*ome
 the search adds terms that model it (``... + 5.82e-05``). Both are noise, so once sigma is
 known a law is *settled*:
 
-1. additive terms, and factors that are powers of non-trivial bases, whose removal adds
-   at most sigma of error (in quadrature) are dropped, smallest contribution first;
+1. additive terms, and factors that are powers of non-trivial bases or exponentials of
+   fitted arguments, whose removal adds at most sigma of error (in quadrature) are
+   dropped, smallest contribution first;
 2. each float constant is replaced by the cheapest exact number by a physics prior (a
    small rational times a power of pi, sqrt(2), e, ...; :func:`._snap.snap_simple`) within
    the relative precision the teacher supports, or else rounded to the digits it
@@ -157,12 +158,13 @@ def _drop_terms(expr: sympy.Expr, score: Score, bound: float) -> sympy.Expr:
 
 
 def _drop_factors(expr: sympy.Expr, score: Score, bound: float) -> sympy.Expr:
-    """Replace factors by 1 (``abs(1 - 3*x)**0.0006``, ``x**0.01``) while the error stays
-    within bound (a real factor such as ``r**-2`` never does)."""
+    """Replace factors by 1 (``abs(1 - 3*x)**0.0006``, ``x**0.01``, ``exp(7e-05*m)``) while
+    the error stays within bound (a real factor such as ``r**-2`` never does)."""
     changed = True
     while changed:
         changed = False
         factors = [f for f in expr.atoms(sympy.Pow) if f.exp.is_Float or f.exp.is_Rational]
+        factors += sorted((f for f in expr.atoms(sympy.exp) if f.has(sympy.Float)), key=str)
         trials = []
         for factor in factors:
             if not factor.free_symbols:
