@@ -322,8 +322,11 @@ def _good(c: Candidate, noise: float, problem: Problem, held: bool = False) -> b
     """
     if c.exact:
         return True
-    short = max(NOISE_STOP_NODES, NOISE_STOP_PER_INPUT * len(problem.names))
-    short = NOISE_STOP_SHORT if held else short
+    short = (
+        NOISE_STOP_SHORT
+        if held
+        else max(NOISE_STOP_NODES, NOISE_STOP_PER_INPUT * len(problem.names))
+    )
     if noise <= 0 or c.complexity > short:
         return False
     score = _rows_score(problem)

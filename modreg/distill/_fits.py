@@ -91,13 +91,13 @@ def _gpl_shape(
             continue
         phi = to_sympy(r[1], ws.w_exprs)
         e = snap_exponent(c)
-        n = round(c)
-        odd = n % 2 and abs(c - n) < SIGN_SLACK
-        if e is None and sign is not None and odd and _follows(phi, sign, problem):
-            factors.append(phi**n * sympy.Abs(phi) ** float_constant(c - n, exponent=True))
-            continue
         if e is None:
-            factors.append(sympy.Abs(phi) ** float_constant(c, exponent=True))
+            n = round(c)
+            odd = n % 2 == 1 and abs(c - n) < SIGN_SLACK
+            if odd and sign is not None and _follows(phi, sign, problem):
+                factors.append(phi**n * sympy.Abs(phi) ** float_constant(c - n, exponent=True))
+            else:
+                factors.append(sympy.Abs(phi) ** float_constant(c, exponent=True))
             continue
         pw = sympy.Rational(e.numerator, e.denominator)
         factors.append(phi**pw if e.denominator == 1 else sympy.Abs(phi) ** pw)

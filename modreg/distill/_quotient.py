@@ -40,6 +40,7 @@ _POWERS = (F(1), F(-1), F(2), F(-2), F(1, 2), F(-1, 2))
 _CHUNK = 512  # sets per batched QR
 
 Quotient = tuple[list[Recipe], list[Recipe]]  # numerator and denominator columns
+Hit = tuple[float, int, tuple[int, ...], Recipe | None]  # residual, size, atom set, factor
 
 
 def _atoms(v: Array) -> list[Recipe]:
@@ -117,11 +118,8 @@ def screen_quotients(v: Array, t: Array, noise: Array | None = None) -> list[Quo
     factors += [r for r in atoms if r[0] == "fn" and r[3][0] == "mono"]
     rows = np.linspace(0, t.size - 1, min(SCREEN_ROWS, t.size)).astype(np.int64)
     tr, vr = t[rows], vals[rows]
-    scale = float(np.linalg.norm(tr - tr.mean())) or 1.0
-    near = SCREEN_NEAR
-    if noise is not None:
-        near = max(near, SCREEN_NOISE * float(np.linalg.norm(noise[rows])) / scale)
-    hits: list[tuple[float, int, tuple[int, ...], Recipe | None]] = []
+    scale, near = _scale_and_near(tr, None if noise is None else noise[rows])
+    hits: list[Hit] = []
     work = SCREEN_WORK
     for size in (1, 2, 3):
         sets = _sets(atoms, size)
@@ -142,7 +140,13 @@ def screen_quotients(v: Array, t: Array, noise: Array | None = None) -> list[Quo
     return [_columns([atoms[j] for j in s], factor) for _, _, s, factor in hits[:KEEP]]
 
 
-Hit = tuple[float, int, tuple[int, ...], Recipe | None]  # residual, size, atom set, factor
+def _scale_and_near(tr: Array, noise: Array | None) -> tuple[float, float]:
+    """The norm residuals are measured against (of the centred target rows), and the
+    relative residual a set may have: near-exact, or within the rows' own noise."""
+    scale = float(np.linalg.norm(tr - tr.mean())) or 1.0
+    if noise is None:
+        return scale, SCREEN_NEAR
+    return scale, max(SCREEN_NEAR, SCREEN_NOISE * float(np.linalg.norm(noise)) / scale)
 
 
 def _checked(
@@ -162,8 +166,7 @@ def _checked(
     if rows.size < 2 * SCREEN_ROWS:
         return hits
     tr, vr = t[rows], vals[rows]
-    scale = float(np.linalg.norm(tr - tr.mean())) or 1.0
-    near = max(SCREEN_NEAR, SCREEN_NOISE * float(np.linalg.norm(noise[rows])) / scale)
+    scale, near = _scale_and_near(tr, noise[rows])
     out: list[Hit] = []
     for _, size, chosen, factor in sorted(hits, key=lambda h: h[0])[:CHECK_HITS]:
         g = np.ones(rows.size) if factor is None else vr[:, atoms.index(factor)]

@@ -80,8 +80,7 @@ def float_constant(value: float, digits: int = 12, exponent: bool = False) -> sy
 # The irrational factors of a law's constants, with their prior cost: powers of pi are the
 # commonest in physics (2*pi, pi**2), and 1/(4*pi) is one factor of its own (Coulomb's
 # 1/(4*pi*epsilon), a sphere's area), so 3/(20*pi) is 3/5 of it; square roots next, e the
-# rarest. A rational's
-# cost is log2(1 + |p|) + log2(q): 1 -> 1, 1/2 -> 2, 3/4 -> 4, 12 -> 3.7.
+# rarest. A rational's cost is log2(1 + |p|) + log2(q): 1 -> 1, 1/2 -> 2, 3/4 -> 4, 12 -> 3.7.
 _PRIOR: list[tuple[sympy.Expr, float, float]] = []  # (form, its value, its cost), built once
 MAX_NUMERATOR, MAX_DENOMINATOR = 64, 12
 EXPONENT_DENOMINATOR = 4  # exponents of laws: 3/2, 1/3, 5/4; never 15/7
