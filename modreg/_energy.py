@@ -58,7 +58,10 @@ def available() -> bool:
 
 
 def _tracker(country: str) -> Any:
-    with warnings.catch_warnings():
+    from modreg._extras import needs_extra
+
+    # codecarbon found but failing to import: say so, not "unexpected ImportError"
+    with warnings.catch_warnings(), needs_extra("energy", "measuring energy"):
         warnings.simplefilter("ignore")
         from codecarbon import OfflineEmissionsTracker
         from codecarbon.input import DataSource

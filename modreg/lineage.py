@@ -6,6 +6,9 @@ lineage REF`` reads ``provenance:`` — the teacher a law was distilled from (na
 digest, followed into the registry when it is there), the data (sha256), the MLflow run,
 the modreg version — and adds the hybrids whose ranges admit this version, from the
 registry's reverse-dependency index. Both render as text, JSON or a PNG.
+
+Provenance is free text from a manifest: the text lines and the figures show it through
+:mod:`modreg._text` (control and bidi characters escaped, no math text in a figure).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from packaging.version import Version
 
 from modreg._content import LOCK_FILE
+from modreg._text import plain_figure_text, safe_text
 from modreg.errors import DependencyError, ModuleNotFound
 from modreg.spec.graph import LockedModule, parse_lock
 from modreg.spec.names import parse_spec
@@ -145,7 +149,10 @@ def dependency_tree(
 
 
 def tree_text(node: Node, prefix: str = "") -> list[str]:
-    """``showcase/baseball@0.1.0 sha256:ab12...`` with ``├──``/``└──`` branches below."""
+    """``showcase/baseball@0.1.0 sha256:ab12...`` with ``├──``/``└──`` branches below.
+
+    Lines are terminal-safe (:func:`~modreg._text.safe_text`).
+    """
     lines = [f"{node.ref}  {node.kind}  {node.digest[:19]}..."] if not prefix else []
     for i, child in enumerate(node.children):
         last = i == len(node.children) - 1
@@ -153,7 +160,7 @@ def tree_text(node: Node, prefix: str = "") -> list[str]:
         spec = f" (requires {child.requires})" if child.requires else ""
         lines.append(f"{prefix}{branch}{child.ref}{spec}  {child.kind}  {child.digest[:19]}...")
         lines.extend(tree_text(child, prefix + extend) if child.children else [])
-    return lines
+    return [safe_text(line) for line in lines]
 
 
 # -- lineage -----------------------------------------------------------------------------------
@@ -268,7 +275,10 @@ def _group(label: str, values: Mapping[str, str]) -> list[str]:
 
 
 def lineage_text(item: Lineage, indent: str = "") -> list[str]:
-    """Lines from the oldest origin to the users, indented under each teacher."""
+    """Lines from the oldest origin to the users, indented under each teacher.
+
+    Lines are terminal-safe: provenance is untrusted (:func:`~modreg._text.safe_text`).
+    """
     lines = [f"{indent}{item.ref}  {item.kind}  {item.digest[:19]}...  published {item.published}"]
     inner = indent + "  "
     if item.teacher:
@@ -288,42 +298,59 @@ def lineage_text(item: Lineage, indent: str = "") -> list[str]:
         lines.append(f"{inner}{'used by':<9}{user.ref} (requires {user.requires}{locked})")
     if not indent and not item.users:
         lines.append(f"{inner}{'used by':<9}nothing published yet")
-    return lines
+    return [safe_text(line) for line in lines]
 
 
 # -- pictures ----------------------------------------------------------------------------------
 def _draw(
     columns: list[list[str]], edges: list[tuple[int, int, int, int]], path: Path, title: str
 ) -> Path:
-    """Boxes in columns (left to right) joined by arrows ``(col, row) -> (col, row)``."""
+    """Boxes in columns (left to right) joined by arrows ``(col, row) -> (col, row)``.
+
+    Each label is lines of module text, shown as written (:func:`_label`, no math text).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     height = max(len(c) for c in columns)
-    fig, ax = plt.subplots(figsize=(3.4 * len(columns) + 1, 1.1 * height + 1.2))
-    ax.set_axis_off()
+    # The picture is modreg's own: a user's text.usetex would hand module text to LaTeX.
+    with matplotlib.rc_context({"text.usetex": False}):
+        fig, ax = plt.subplots(figsize=(3.4 * len(columns) + 1, 1.1 * height + 1.2))
+        try:
+            _boxes(ax, columns, edges, height)
+            plain_figure_text(ax.set_title(title, fontsize=10))
+            fig.tight_layout()
+            fig.savefig(path, dpi=120)
+        finally:
+            plt.close(fig)
+    return path
 
+
+def _boxes(
+    ax: Any, columns: list[list[str]], edges: list[tuple[int, int, int, int]], height: int
+) -> None:
     def where(col: int, row: int) -> tuple[float, float]:
         size = len(columns[col])
         return col * 3.4, (height - 1) / 2 - row + (size - 1) / 2
 
+    ax.set_axis_off()
     box = {"boxstyle": "round", "facecolor": "#e8eef7", "edgecolor": "#4a6fa5"}
     arrow = {"arrowstyle": "->", "color": "#555", "shrinkA": 38, "shrinkB": 38}
     for col, labels in enumerate(columns):
         for row, label in enumerate(labels):
             x, y = where(col, row)
-            ax.text(x, y, label, ha="center", va="center", fontsize=8, bbox=box)
+            plain_figure_text(ax.text(x, y, label, ha="center", va="center", fontsize=8, bbox=box))
     for col_a, row_a, col_b, row_b in edges:
         ax.annotate("", xy=where(col_b, row_b), xytext=where(col_a, row_a), arrowprops=arrow)
     ax.set_xlim(-1.8, 3.4 * (len(columns) - 1) + 1.8)
     ax.set_ylim(-0.8, height - 0.2)
-    ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+
+
+def _label(*lines: str) -> str:
+    """A box's text: each line (module text, untrusted) made safe, then stacked."""
+    return "\n".join(safe_text(line) for line in lines)
 
 
 def plot_tree(node: Node, path: str | Path) -> Path:
@@ -334,28 +361,28 @@ def plot_tree(node: Node, path: str | Path) -> Path:
     def place(n: Node, depth: int) -> int:
         while len(columns) <= depth:
             columns.append([])
-        columns[depth].append(f"{n.ref}\n{n.kind} {n.digest[7:19]}")
+        columns[depth].append(_label(n.ref, f"{n.kind} {n.digest[7:19]}"))
         row = len(columns[depth]) - 1
         for child in n.children:
             edges.append((depth, row, depth + 1, place(child, depth + 1)))
         return row
 
     place(node, 0)
-    return _draw(columns, edges, Path(path), f"dependencies of {node.ref}")
+    return _draw(columns, edges, Path(path), _label(f"dependencies of {node.ref}"))
 
 
 def plot_lineage(item: Lineage, path: str | Path) -> Path:
     """Origins -> the module -> its users, as a PNG."""
-    origins = [f"teacher\n{item.teacher}"] if item.teacher else []
+    origins = [_label("teacher", item.teacher)] if item.teacher else []
     origins += [
-        f"{label}\n{next(iter(group.values()))[:24]}"
+        _label(label, next(iter(group.values()))[:24])
         for label, group in (("data", item.data), ("run", item.run), ("tool", item.tool))
         if group
     ]
-    origins += [f"part\n{p.ref}" for p in item.parts]
-    users = [f"used by\n{u.ref}" for u in item.users]
-    columns = [c for c in (origins, [f"{item.ref}\n{item.kind}"], users) if c]
+    origins += [_label("part", p.ref) for p in item.parts]
+    users = [_label("used by", u.ref) for u in item.users]
+    columns = [c for c in (origins, [_label(item.ref, item.kind)], users) if c]
     middle = 1 if origins else 0
     edges = [(0, r, 1, 0) for r in range(len(origins))]
     edges += [(middle, 0, middle + 1, r) for r in range(len(users))]
-    return _draw(columns, edges, Path(path), f"lineage of {item.ref}")
+    return _draw(columns, edges, Path(path), _label(f"lineage of {item.ref}"))

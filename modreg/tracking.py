@@ -97,10 +97,15 @@ def import_mlflow() -> Any:
 
     mlflow warns about its own type-hint tables at import and logs every database migration;
     neither is the caller's business. No progress bars on artifact transfers either.
+
+    Raises:
+        ConfigError: mlflow is not installed (the message names the ``mlflow`` extra).
     """
+    from modreg._extras import needs_extra
+
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), needs_extra("mlflow", "MLflow (tracking, modreg.mlflow)"):
         warnings.simplefilter("ignore")
         import mlflow
         import mlflow.models

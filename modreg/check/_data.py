@@ -33,7 +33,6 @@ __all__ = ["column_names", "load_reference", "sample_ranges"]
 Arrays = dict[str, np.ndarray[Any, Any]]
 _CSV = {".csv"}
 _PARQUET = {".parquet", ".pq"}
-PARQUET_EXTRA = "pip install 'modreg[pipeline]'"
 
 
 @dataclass(frozen=True)
@@ -76,14 +75,11 @@ def _read_data(path: Path, source: str) -> _Data:
 
 def _read_parquet(path: Path, source: str) -> _Data:
     from modreg._csv import MAX_COLUMNS, check_size
+    from modreg._extras import needs_extra
 
-    try:
+    with needs_extra("pipeline", f"reading Parquet ({source})", instead="give a CSV"):
         import pandas as pd
         import pyarrow.parquet as pq
-    except ImportError as exc:
-        raise ConfigError(
-            f"reading Parquet ({source}) needs pandas and pyarrow: {PARQUET_EXTRA}, or give a CSV"
-        ) from exc
     check_size(path, source)
     try:
         schema = pq.read_schema(path)

@@ -2,6 +2,8 @@
 
 Thin functions over :mod:`modreg.dependents`, :mod:`modreg.lock`, :mod:`modreg.lineage` and
 :mod:`modreg.signing`; heavy imports happen inside them so ``modreg --help`` stays instant.
+Every line that quotes a module (names, ranges, provenance, check messages, signature
+verdicts) is printed through :func:`~modreg.cli._render.echo`, terminal-safe.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from modreg.cli._options import JsonOption, RegistryOption
+from modreg.cli._render import echo
 
 if TYPE_CHECKING:
     from modreg.dependents import Progress
@@ -88,14 +91,12 @@ def check_dependents(
     if as_json:
         print(json.dumps(report.to_json(), indent=2))
     else:
-        for line in report.lines():
-            print(line)
+        echo(*report.lines())
         if not report.results:
-            print(f"no published hybrid requires a range admitting {report.ref}")
-    for line in failing_lines(report):
-        print(line, file=sys.stderr)
+            echo(f"no published hybrid requires a range admitting {report.ref}")
+    echo(*failing_lines(report), err=True)
     if not as_json:
-        print(report.summary())
+        echo(report.summary())
     if not report.ok:
         raise typer.Exit(1)
 
@@ -129,12 +130,10 @@ def lock(
     if as_json:
         print(json.dumps(result.to_json(), indent=2))
         return
-    for line in result.tried:
-        print(f"tried {line}", file=sys.stderr)
-    for change in result.changes:
-        print(change.line())
+    echo(*(f"tried {line}" for line in result.tried), err=True)
+    echo(*(change.line() for change in result.changes))
     if result.written:
-        print(f"wrote {directory / 'modreg.lock'}")
+        echo(f"wrote {directory / 'modreg.lock'}")
     elif upgrade and result.tried:
         print("no newer version passes the checks: lock unchanged")
         raise typer.Exit(1)
@@ -157,7 +156,7 @@ def tree(
     if as_json:
         print(json.dumps(node.to_json(), indent=2))
     else:
-        print("\n".join(tree_text(node)))
+        echo(*tree_text(node))
 
 
 def lineage(
@@ -176,7 +175,7 @@ def lineage(
     if as_json:
         print(json.dumps(item.to_json(), indent=2))
     else:
-        print("\n".join(lineage_text(item)))
+        echo(*lineage_text(item))
 
 
 def sign(
@@ -210,7 +209,7 @@ def sign(
         print(
             f"note: {result.ref} was already signed by this key; nothing changed", file=sys.stderr
         )
-    print(f"signed {result.ref} by {result.signer}")
+    echo(f"signed {result.ref} by {result.signer}")
 
 
 def signatures(
@@ -229,14 +228,13 @@ def signatures(
     checks = check_signatures(store, trusted_keys_from_env() or (), [ref])
     if out is not None:
         for path in export_signatures(store, ref, out):
-            print(f"wrote {path}", file=sys.stderr)
+            echo(f"wrote {path}", err=True)
     if as_json:
         print(json.dumps([c.__dict__ for c in checks], indent=2))
     elif not checks:
-        print(f"{store.resolve(ref).ref} is not signed")
+        echo(f"{store.resolve(ref).ref} is not signed")
     else:
-        for check in checks:
-            print(check.line())
+        echo(*(check.line() for check in checks))
 
 
 def verify_signatures(registry: Registry, to_stderr: bool = False) -> bool:
@@ -248,11 +246,9 @@ def verify_signatures(registry: Registry, to_stderr: bool = False) -> bool:
 
     keys = trusted_keys_from_env() or ()
     checks = check_signatures(registry, keys)
-    stream = sys.stderr if to_stderr else sys.stdout
-    for check in checks:
-        print(check.line(), file=stream)
+    echo(*(check.line() for check in checks), err=to_stderr)
     bad = sum(c.status == "bad" for c in checks)
     unknown = sum(c.status == "unknown" for c in checks)
     note = f", {unknown} by keys not in MODREG_TRUSTED_KEYS" if unknown else ""
-    print(f"checked {len(checks)} signature(s): {bad} bad{note}", file=stream)
+    echo(f"checked {len(checks)} signature(s): {bad} bad{note}", err=to_stderr)
     return bad == 0

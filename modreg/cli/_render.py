@@ -1,13 +1,18 @@
-"""Rich tables and JSON shapes for the CLI's data output.
+"""Rich tables, plain lines and JSON shapes for the CLI's data output.
 
-Every text that comes from a module (names, summary, ports, units, paths) enters rich as a
-:class:`rich.text.Text` made by :func:`_plain`: rich never reads markup in it, and control
-characters are shown escaped (:func:`modreg._text.safe_text`).
+Every text that comes from a module (names, summary, ports, units, paths, provenance,
+messages quoting them) reaches the terminal made safe by :func:`modreg._text.safe_text`:
+plain lines through :func:`echo`, rich cells as a :class:`rich.text.Text` made by
+:func:`_plain`, so rich never reads markup in it either. JSON needs neither: ``json.dumps``
+escapes every control and non-ASCII character.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any
+
+from modreg._text import safe_text
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -16,14 +21,22 @@ if TYPE_CHECKING:
     from modreg.registry import ListEntry, VersionRecord
     from modreg.spec.manifest import Manifest, Port
 
-__all__ = ["list_table", "print_table", "show_json", "show_module"]
+__all__ = ["echo", "list_table", "print_table", "show_json", "show_module"]
+
+
+def echo(*lines: object, err: bool = False) -> None:
+    """Print each line (stdout, or stderr with ``err``), control and bidi characters escaped.
+
+    One call per line: a newline inside a line is shown as ``\\n``, never obeyed.
+    """
+    stream = sys.stderr if err else sys.stdout
+    for line in lines:
+        print(safe_text(line), file=stream)
 
 
 def _plain(value: object) -> Text:
     """Module text as a rich cell: no markup interpreted, control characters escaped."""
     from rich.text import Text
-
-    from modreg._text import safe_text
 
     return Text(safe_text(value))
 

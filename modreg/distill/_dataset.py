@@ -118,6 +118,7 @@ def read_table(path: Path) -> Table:
 
     Raises:
         DistillError: missing or unreadable file, unknown format, a non-numeric cell.
+        ConfigError: a Parquet file, and the pipeline extra (pandas, pyarrow) is missing.
     """
     source = f"data file {str(path)!r}"
     if not path.is_file():
@@ -142,14 +143,11 @@ def _read_csv(path: Path, source: str) -> dict[str, np.ndarray[Any, Any]]:
 
 
 def _read_parquet(path: Path, source: str) -> dict[str, np.ndarray[Any, Any]]:
-    try:
+    from modreg._extras import needs_extra
+
+    with needs_extra("pipeline", f"reading {source}", instead="give a CSV"):
         import pandas as pd
         import pyarrow  # noqa: F401
-    except ImportError as exc:  # pragma: no cover - installed with the pipeline extra
-        raise DistillError(
-            f"reading {source} needs pandas and pyarrow: pip install 'modreg[pipeline]', "
-            "or give a CSV"
-        ) from exc
     try:
         frame = pd.read_parquet(path)
     except (OSError, ValueError) as exc:

@@ -202,6 +202,9 @@ def _plot(
 ) -> None:
     from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
 
+    from modreg._text import plain_figure_text, safe_text
+
+    # Titles, units and the data path are module or user text: shown as written, no $math$.
     figure = Figure(figsize=(6.4, 4.2), layout="constrained")
     axes = figure.add_subplot()
     floor = 1e-300
@@ -210,7 +213,7 @@ def _plot(
         ys = [max(p.rmse, floor) for p in fit.pareto]
         floor = max(floor, 1e-12 * max(ys))
         ys = [max(y, floor) for y in ys]
-        (line,) = axes.plot(xs, ys, "o-", label=f"{name} ({outputs[name].unit})")
+        (line,) = axes.plot(xs, ys, "o-", label=safe_text(f"{name} ({outputs[name].unit})"))
         chosen = fit.pareto[fit.chosen]
         axes.plot(
             [chosen.complexity],
@@ -220,22 +223,23 @@ def _plot(
             color=line.get_color(),
             markeredgecolor="black",
         )
-        axes.annotate(
-            _short(chosen.text),
+        note = axes.annotate(
+            safe_text(_short(chosen.text)),
             (chosen.complexity, max(chosen.rmse, floor)),
             textcoords="offset points",
             xytext=(8, 8),
             fontsize=8,
         )
+        plain_figure_text(note)
     from matplotlib.ticker import MaxNLocator
 
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_yscale("log")
     axes.set_xlabel("complexity (expression nodes)")
     axes.set_ylabel("RMSE (output unit)")
-    axes.set_title(title, fontsize=10)
+    plain_figure_text(axes.set_title(safe_text(title), fontsize=10))
     axes.grid(True, which="both", alpha=0.3)
-    axes.legend(title="output (★ chosen)", fontsize=8)
+    plain_figure_text(*axes.legend(title="output (★ chosen)", fontsize=8).get_texts())
     figure.savefig(path, dpi=110)
 
 

@@ -17,19 +17,16 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from modreg.errors import ConfigError, InputError
+from modreg.errors import InputError
 from modreg.runtime._base import Executable
 
 __all__ = ["OnnxRunner", "onnx_export"]
 
-_MISSING = "format='onnx' needs the onnx extra: pip install 'modreg[onnx]' ({name} is missing)"
-
 
 def _require(name: str) -> None:
-    import importlib.util
+    from modreg._extras import require_extra
 
-    if importlib.util.find_spec(name) is None:
-        raise ConfigError(_MISSING.format(name=name))
+    require_extra("onnx", "format='onnx'", name)
 
 
 def onnx_export(

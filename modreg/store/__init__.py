@@ -2,7 +2,9 @@
 
 ``open_store`` maps a location to a backend through one table of URI schemes; a location
 without a scheme is a local directory. Backends that need a client library import it when
-they are opened, so naming them costs nothing.
+they are first used, so naming them costs nothing, and a missing library is a ConfigError
+naming its extra (``pip install 'modreg[s3]'``), never a bare ImportError. Opening does not
+check for it: a registry served from the local cache (``--offline``) needs no client.
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
 """A store on S3 or any server that speaks its API (MinIO, Ceph RGW, SeaweedFS, R2, ...).
 
 ``s3://BUCKET/PREFIX``: every key lives under ``PREFIX/`` in ``BUCKET``. The client is boto3
-(botocore), loaded when the store is first used, with credentials and endpoint from the
-standard AWS chain only (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, ``AWS_PROFILE``, an
-instance role; ``AWS_ENDPOINT_URL`` for servers other than AWS). Nothing here ever prints,
-logs or stores a credential.
+(botocore), loaded when the store is first used (without the ``s3`` extra, a ConfigError
+says to install it), with credentials and endpoint from the standard AWS chain only
+(``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, ``AWS_PROFILE``, an instance role;
+``AWS_ENDPOINT_URL`` for servers other than AWS). Nothing here ever prints, logs or stores
+a credential.
 
 - ``put_if_absent`` is ``PutObject`` with ``If-None-Match: *`` (412 when the key exists) and an
   ``x-amz-checksum-sha256`` the server checks against the bytes it received. Values over
@@ -34,6 +35,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from modreg._extras import needs_extra
 from modreg.errors import ConfigError, IntegrityError, StoreError
 from modreg.store._base import AbstractStore, KeyInfo, pwrite_all
 
@@ -82,13 +84,9 @@ class S3Store(AbstractStore):
 
     @functools.cached_property
     def client(self) -> Any:
-        try:
+        with needs_extra("s3", f"the registry {self.location}"):
             import boto3
             from botocore.config import Config
-        except ImportError as exc:
-            raise ConfigError(
-                f"{self.location}: s3:// registries need boto3: pip install 'modreg[s3]'"
-            ) from exc
 
         # AWS_MAX_ATTEMPTS (the standard variable) overrides modreg's default of 8 attempts.
         text = os.environ.get("AWS_MAX_ATTEMPTS", "").strip()
@@ -105,14 +103,29 @@ class S3Store(AbstractStore):
         )
         return boto3.session.Session().client("s3", config=config)
 
+    def _errors(self) -> Any:
+        """``botocore.exceptions``; without the s3 extra, the ConfigError that names it.
+
+        Every method imports it before its first call, so it, not :attr:`client`, is what a
+        missing boto3 meets first.
+        """
+        with needs_extra("s3", f"the registry {self.location}"):
+            import botocore.exceptions as bex
+        return bex
+
     @property
     def endpoint(self) -> str:
         return str(self.client.meta.endpoint_url)
 
+    @property
+    def address(self) -> str:
+        """The endpoint, bucket and prefix: ``s3://reg/team`` on two servers is two stores."""
+        return f"s3 {self.endpoint} {self.bucket}/{self.prefix}"
+
     # -- error translation -------------------------------------------------------------------
     def _call(self, operation: str, key: str, **kwargs: Any) -> Any:
         """One client call, its failures turned into one-line modreg errors."""
-        import botocore.exceptions as bex
+        bex = self._errors()
 
         try:
             return getattr(self.client, operation)(Bucket=self.bucket, **kwargs)
@@ -159,7 +172,7 @@ class S3Store(AbstractStore):
 
     def _retrying(self, operation: str, key: str, call: Callable[[], Any]) -> Any:
         """Run ``call``, retrying 409 ConditionalRequestConflict with jittered backoff."""
-        import botocore.exceptions as bex
+        bex = self._errors()
 
         for attempt in range(CONFLICT_RETRIES):
             try:
@@ -175,7 +188,7 @@ class S3Store(AbstractStore):
 
     # -- writes ------------------------------------------------------------------------------
     def put_if_absent(self, key: str, source: bytes | Path, *, sha256: str | None = None) -> bool:
-        import botocore.exceptions as bex
+        bex = self._errors()
 
         size = source.stat().st_size if isinstance(source, Path) else len(source)
         try:
@@ -208,7 +221,7 @@ class S3Store(AbstractStore):
             raise self._failure(exc, "PutObject", key) from exc
 
     def _put_multipart(self, key: str, source: Path, size: int) -> bool:
-        import botocore.exceptions as bex
+        bex = self._errors()
 
         if self.head(key) is not None:
             return False
@@ -272,7 +285,7 @@ class S3Store(AbstractStore):
             self._call("abort_multipart_upload", key, Key=full, UploadId=upload_id)
 
     def delete(self, key: str) -> None:
-        import botocore.exceptions as bex
+        bex = self._errors()
 
         try:
             self._call("delete_object", key, Key=self._root + key)
@@ -284,7 +297,7 @@ class S3Store(AbstractStore):
     def get(
         self, key: str, *, start: int = 0, length: int | None = None, limit: int | None = None
     ) -> bytes | None:
-        import botocore.exceptions as bex
+        bex = self._errors()
 
         extra: dict[str, str] = {}
         if start or length is not None:
@@ -314,7 +327,7 @@ class S3Store(AbstractStore):
             raise StoreError(f"reading {key} from {self.location} failed: {exc}") from exc
 
     def head(self, key: str) -> KeyInfo | None:
-        import botocore.exceptions as bex
+        bex = self._errors()
 
         try:
             reply = self._call("head_object", key, Key=self._root + key)
@@ -325,7 +338,7 @@ class S3Store(AbstractStore):
         return KeyInfo(int(reply["ContentLength"]), reply["LastModified"].timestamp())
 
     def list(self, prefix: str, *, start_after: str = "") -> Iterator[str]:
-        import botocore.exceptions as bex
+        bex = self._errors()
 
         arguments: dict[str, str] = {"Bucket": self.bucket, "Prefix": self._root + prefix}
         if start_after:
@@ -357,7 +370,7 @@ class S3Store(AbstractStore):
                     future.cancel()
 
     def _fetch_span(self, key: str, fd: int, start: int, length: int) -> None:
-        import botocore.exceptions as bex
+        bex = self._errors()
 
         try:
             reply = self._call(
@@ -382,7 +395,7 @@ class S3Store(AbstractStore):
             )
 
     def iter_bytes(self, key: str) -> Iterator[bytes]:
-        import botocore.exceptions as bex
+        bex = self._errors()
 
         try:
             reply = self._call("get_object", key, Key=self._root + key)
@@ -395,7 +408,7 @@ class S3Store(AbstractStore):
     # -- maintenance -------------------------------------------------------------------------
     def clean_temporaries(self, *, min_age: float) -> tuple[int, builtins.list[str]]:
         """Abort multipart uploads older than ``min_age`` (left by publishes that died)."""
-        import botocore.exceptions as bex
+        bex = self._errors()
 
         try:
             reply = self._call("list_multipart_uploads", "uploads", Prefix=self._root)
