@@ -26,6 +26,7 @@ ModregError
 ├── GraphError(ValueError)                a hybrid graph is malformed (cycle, unknown port)
 ├── InputError(ValueError)                bad tensors reaching a built model (NaN, shape)
 ├── DistillError(ValueError)              distillation cannot run on this input
+├── ExportError(ValueError)               the module cannot be exported in that format
 ├── CheckFailed(AssertionError)           a CI check ran and did not hold
 ├── DependencyError(LookupError)          requires that cannot be met, a cycle, a stale lock
 ├── SignatureError(ValueError)            a bundle or key is malformed, forged or untrusted
@@ -41,6 +42,7 @@ __all__ = [
     "DependencyError",
     "DimensionError",
     "DistillError",
+    "ExportError",
     "GraphError",
     "InputError",
     "IntegrityError",
@@ -141,6 +143,10 @@ class InputError(ModregError, ValueError):
 
 class DistillError(ModregError, ValueError):
     """Distillation cannot run on the given teacher or data."""
+
+
+class ExportError(ModregError, ValueError):
+    """A module cannot be exported in the requested format, or the file would not run there."""
 
 
 class CheckFailed(ModregError, AssertionError):
