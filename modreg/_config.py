@@ -3,7 +3,8 @@
 ``MODREG_HOME`` (default ``~/.modreg``), ``MODREG_REGISTRY`` (default ``$MODREG_HOME/registry``;
 a path, ``~`` expanded, or a URI such as ``s3://bucket/prefix``), ``MODREG_OFFLINE`` (``1``:
 remote registries are served from the local cache only, no network), ``MODREG_TRUSTED_KEYS``
-(public keys whose signatures a pull requires; ``:``-separated paths) and ``MODREG_DEBUG``
+(public keys whose signatures a pull requires; ``:``-separated paths; set to nothing
+usable, such as ``:``, it is refused) and ``MODREG_DEBUG``
 (``1`` shows tracebacks in the CLI).
 """
 
@@ -30,7 +31,7 @@ class Settings:
     registry: str
     debug: bool
     offline: bool = False
-    trusted_keys: tuple[str, ...] = ()
+    trusted_keys: tuple[str, ...] | None = None  # None: no trust policy
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -50,9 +51,7 @@ class Settings:
             registry=registry,
             debug=_flag(env, "MODREG_DEBUG"),
             offline=_flag(env, "MODREG_OFFLINE"),
-            trusted_keys=tuple(
-                p.strip() for p in env.get("MODREG_TRUSTED_KEYS", "").split(os.pathsep) if p.strip()
-            ),
+            trusted_keys=_paths(env, "MODREG_TRUSTED_KEYS"),
         )
 
     @property
@@ -64,6 +63,23 @@ class Settings:
     def store_cache(self) -> Path:
         """The content-addressed cache of every remote registry's objects and records."""
         return self.home / "store-cache"
+
+
+def _paths(env: Mapping[str, str], name: str) -> tuple[str, ...] | None:
+    """A ``:``-separated list of paths; None when unset. Set, it must name one at least.
+
+    ``"$A:$B"`` with both unset is ``":"``: read as "no paths" it would switch a trust policy
+    off without a word, so a value that names nothing is refused instead.
+    """
+    if name not in env:
+        return None
+    paths = tuple(p.strip() for p in env[name].split(os.pathsep) if p.strip())
+    if not paths:
+        raise ConfigError(
+            f"{name}={env[name]!r} names no file: list key files (path[:path...]), or unset "
+            f"it (unset {name}) to work without a trust policy"
+        )
+    return paths
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:

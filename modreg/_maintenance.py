@@ -2,14 +2,18 @@
 
 ``verify`` re-hashes every object by sha256 and BLAKE3, checks every record against the
 objects and the manifest it names, reports every stray entry (a FIFO, a directory where a
-file belongs, a file that is not a version's record) without tripping over it, and rebuilds
-the index and the reverse-dependency keys from the records.
+file belongs, a file that is not a version's record, a bookkeeping key whose name is not
+of the shape modreg writes, is unreadable or over its limit, or names a version that is not
+published) without tripping over it, and rebuilds the index and the reverse-dependency keys
+from the records.
 
 ``gc`` removes what crashed writers left: temp files, stale in-flight markers, and objects no
 record refers to. It holds ``locks/gc.json`` while it deletes, and it reads the in-flight
 markers *before* the records, so an object is never deleted under a publish: a publish that
 started earlier is protected by its marker (or has committed its record by then), and one
-that starts later waits for the lock before it relies on any object.
+that starts later waits for the lock before it relies on any object. It removes only keys of
+the shapes modreg writes, never a stray (verify reports those for a person to remove), and
+no object at all while a record cannot be read.
 """
 
 from __future__ import annotations
@@ -29,27 +33,37 @@ from modreg._records import RECORD_LIMIT, VersionRecord, parse_record
 from modreg.errors import IntegrityError, ModregError, StoreError
 from modreg.store._deliver import hash_key
 from modreg.store._keys import (
+    DEPS,
     GC_LOCK,
     INDEX_LOG,
     INDEX_SNAPSHOT,
     INFLIGHT,
+    LEGACY_INDEX,
+    LOCKS,
+    MARKER,
+    SIGNATURES,
+    SNAPSHOT_MAX,
     dependent_key,
+    is_inflight_key,
     object_key,
+    parse_dependent_key,
     parse_object_key,
     parse_record_key,
+    parse_signature_key,
+    parse_snapshot_key,
     record_key,
     yank_key,
 )
 
 if TYPE_CHECKING:
     from modreg.registry import Registry
+    from modreg.store import Store
 
 __all__ = ["ObjectProblem", "VerifyReport", "gc", "verify"]
 
 INFLIGHT_STALE = 86400.0  # a publish marker older than a day belongs to a publish that died
 FOLD_GRACE = 3600.0  # folded index keys are kept this long after the snapshot that folds them
 _HEX = re.compile(rb"[0-9a-f]{64}")
-_BOOKKEEPING = ("index/", "index.jsonl", "deps/", "signatures/", "inflight/", "locks/")
 
 
 @dataclass(frozen=True)
@@ -85,72 +99,251 @@ def verify(registry: Registry) -> VerifyReport:
     report = VerifyReport(temporaries_removed=removed)
     for stray in strays:
         report.add("tmp", stray)
-    intact: dict[str, FileEntry] = {}
-    versions: dict[tuple[str, str], set[str]] = {}
+    scan = _Scan(report)
     for key in store.list(""):
-        _classify(registry, key, report, intact, versions)
+        _classify(registry, key, scan)
     entries = []
-    for (name, version), kinds in sorted(versions.items()):
+    for (name, version), kinds in sorted(scan.versions.items()):
         if "json" not in kinds:
             report.add(yank_key(name, version), "yank marker without a record: remove it")
             continue
         report.records += 1
-        entry = _check_version(registry, name, version, "yank" in kinds, intact, report)
+        entry = _check_version(registry, name, version, "yank" in kinds, scan)
         if entry is not None:
             entries.append(entry)
-    _, sequence = _index.latest_snapshot(store)
-    while not _index.write_snapshot(store, entries, through=bound, sequence=sequence + 1):
-        sequence += 1
+    _check_claims(registry, scan)
+    _write_rebuilt_index(store, entries, bound, report)
     return report
 
 
-def _classify(
-    registry: Registry,
-    key: str,
-    report: VerifyReport,
-    intact: dict[str, FileEntry],
-    versions: dict[tuple[str, str], set[str]],
-) -> None:
+@dataclass
+class _Scan:
+    """What one pass over every key of the registry found."""
+
+    report: VerifyReport
+    intact: dict[str, FileEntry] = field(default_factory=dict)
+    versions: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    # index and deps keys with the versions they name (checked once the records are listed)
+    claims: list[tuple[str, list[tuple[str, str]]]] = field(default_factory=list)
+    dependents: list[tuple[str, tuple[str, str]]] = field(default_factory=list)
+    # reverse-dependency keys the checked manifests call for, and the versions checked
+    required: set[str] = field(default_factory=set)
+    manifests: set[tuple[str, str]] = field(default_factory=set)
+
+
+def _classify(registry: Registry, key: str, scan: _Scan) -> None:
     from modreg.registry import _version
 
+    report = scan.report
     if key.startswith("objects/"):
-        sha256 = parse_object_key(key)
-        if sha256 is None:
-            report.add(key, "stray entry among the objects (not a sha256 name): remove it")
-            return
-        report.objects += 1
-        try:
-            found = hash_key(registry.store, key)
-        except IntegrityError as exc:
-            report.add(f"object sha256:{sha256}", str(exc))
-            return
-        if found is None:  # removed while we looked (gc)
-            return
-        if found.sha256 == sha256:
-            intact[sha256] = found
-        else:
-            report.add(
-                f"object sha256:{sha256}", f"damaged (content hashes to {found.sha256[:12]})"
-            )
+        _check_object(registry, key, scan)
     elif key.startswith("records/"):
         parsed = parse_record_key(key)
         if parsed is None or _version(parsed[1]) is None:
             report.add(key, "stray entry among the records (not NAME/VERSION.json): remove it")
             return
-        versions.setdefault((parsed[0], parsed[1]), set()).add(parsed[2])
-    elif key != "modreg-registry.json" and not key.startswith(_BOOKKEEPING):
+        scan.versions.setdefault((parsed[0], parsed[1]), set()).add(parsed[2])
+    elif key.startswith(_BOOKKEEPING):
+        check = next(c for prefix, c in _BOOKKEEPING_CHECKS.items() if key.startswith(prefix))
+        problem = check(registry, key, scan)
+        if problem is not None:
+            report.add(key, problem)
+    elif key != MARKER:
         report.add(key, "stray entry in the registry: remove it")
 
 
+def _check_object(registry: Registry, key: str, scan: _Scan) -> None:
+    report = scan.report
+    sha256 = parse_object_key(key)
+    if sha256 is None:
+        report.add(key, "stray entry among the objects (not a sha256 name): remove it")
+        return
+    report.objects += 1
+    try:
+        found = hash_key(registry.store, key)
+    except IntegrityError as exc:
+        report.add(f"object sha256:{sha256}", str(exc))
+        return
+    if found is None:  # removed while we looked (gc)
+        return
+    if found.sha256 == sha256:
+        scan.intact[sha256] = found
+    else:
+        report.add(f"object sha256:{sha256}", f"damaged (content hashes to {found.sha256[:12]})")
+
+
+# -- the bookkeeping keys: each checker returns the problem of one key, or None -----------------
+def _check_log_key(registry: Registry, key: str, scan: _Scan) -> str | None:
+    if _index.log_key_time(key) is None:
+        return (
+            "stray entry in the index log (not index/log/<UTC time>-<12 hex>.json): remove it "
+            "(readers skip it)"
+        )
+    entries = _index.read_log_key(registry.store, key)
+    if entries is None:
+        return (
+            f"unreadable index log entry (over {_index.ENTRY_LIMIT} bytes, or not a file): "
+            "remove it (readers skip it)"
+        )
+    if not entries:
+        return "index log key holds no index entry: remove it (readers skip it)"
+    scan.claims.append((key, [(e.name, e.version) for e in entries]))
+    return None
+
+
+def _check_snapshot_key(registry: Registry, key: str, scan: _Scan) -> str | None:
+    if parse_snapshot_key(key) is None:
+        return (
+            "stray entry among the index snapshots (not index/snapshot/<12 digits>.json): "
+            "remove it (readers ignore it)"
+        )
+    snapshot = _index.read_snapshot(registry.store, key)
+    if snapshot is None:
+        return (
+            f"damaged index snapshot (over {_index.SNAPSHOT_LIMIT} bytes, not a file, or not "
+            "JSON with 'through' and 'entries'): remove it (readers skip it)"
+        )
+    scan.claims.append((key, [(e.name, e.version) for e in snapshot.entries]))
+    return None
+
+
+def _check_dependent_key(registry: Registry, key: str, scan: _Scan) -> str | None:
+    parsed = parse_dependent_key(key)
+    if parsed is None:
+        return (
+            "stray entry among the reverse dependencies (not deps/<ns+dep>/<ns+name>@<version>): "
+            "remove it (readers skip it)"
+        )
+    scan.claims.append((key, [parsed[1:]]))
+    scan.dependents.append((key, parsed[1:]))
+    return None
+
+
+def _check_signature_key(registry: Registry, key: str, scan: _Scan) -> str | None:
+    from modreg.registry import SIGNATURE_LIMIT
+
+    parsed = parse_signature_key(key)
+    if parsed is None:
+        return (
+            "stray entry among the signatures (not signatures/<ns+name>/<version>/<hex "
+            "signer>.json): remove it"
+        )
+    name, version, _ = parsed
+    if "json" not in scan.versions.get((name, version), set()):  # records/ is listed by now
+        try:  # or committed since
+            published = registry.store.head(record_key(name, version)) is not None
+        except IntegrityError:  # there, but not a file: reported as a damaged record
+            published = True
+        if not published:
+            return f"signature of {name}@{version}, which is not published: remove it"
+    return _file_problem(registry, key, SIGNATURE_LIMIT)
+
+
+def _check_inflight_key(registry: Registry, key: str, scan: _Scan) -> str | None:
+    if not is_inflight_key(key):
+        return (
+            "stray entry among the in-flight markers (not inflight/<32 hex>.json): remove it "
+            "(gc ignores it)"
+        )
+    return _file_problem(registry, key, RECORD_LIMIT)
+
+
+def _check_lock_key(registry: Registry, key: str, scan: _Scan) -> str | None:
+    if key != GC_LOCK:
+        return f"stray entry among the locks (only {GC_LOCK} belongs there): remove it"
+    return _file_problem(registry, key, RECORD_LIMIT)
+
+
+def _check_legacy_index(registry: Registry, key: str, scan: _Scan) -> str | None:
+    if key != LEGACY_INDEX:
+        return "stray entry in the registry: remove it"
+    return _file_problem(registry, key, _index.SNAPSHOT_LIMIT)
+
+
+def _check_other_index_key(registry: Registry, key: str, scan: _Scan) -> str | None:
+    return (
+        f"stray entry in the index (only {INDEX_LOG} and {INDEX_SNAPSHOT} belong there): remove it"
+    )
+
+
+def _file_problem(registry: Registry, key: str, limit: int) -> str | None:
+    """What is wrong with ``key`` as a small regular file, or None if nothing is."""
+    try:
+        info = registry.store.head(key)
+    except IntegrityError as exc:  # a FIFO, a link, a folder
+        return f"{exc}: remove it"
+    if info is not None and info.size > limit:
+        return f"{info.size} bytes, over the limit of {limit}: remove it"
+    return None
+
+
+_BOOKKEEPING_CHECKS = {  # the longest prefix first: "index/log/" before "index/"
+    INDEX_LOG: _check_log_key,
+    INDEX_SNAPSHOT: _check_snapshot_key,
+    "index/": _check_other_index_key,
+    LEGACY_INDEX: _check_legacy_index,
+    DEPS: _check_dependent_key,
+    SIGNATURES: _check_signature_key,
+    INFLIGHT: _check_inflight_key,
+    LOCKS: _check_lock_key,
+}
+_BOOKKEEPING = tuple(_BOOKKEEPING_CHECKS)
+
+
+def _check_claims(registry: Registry, scan: _Scan) -> None:
+    """Bookkeeping keys that name a version must name a published one.
+
+    A reverse-dependency key must also be called for by its version's manifest (when the
+    manifest could be checked).
+    """
+    for key, ref in scan.dependents:
+        if ref in scan.manifests and key not in scan.required:
+            scan.report.add(
+                key,
+                f"{ref[0]}@{ref[1]} does not require what this reverse-dependency key says: "
+                "remove it",
+            )
+    for key, refs in scan.claims:  # listed before records/, so committed before it was listed
+        missing = sorted(
+            {f"{n}@{v}" for n, v in refs if "json" not in scan.versions.get((n, v), ())}
+        )
+        if missing:
+            shown = ", ".join(missing[:3]) + (
+                f" and {len(missing) - 3} more" if missing[3:] else ""
+            )
+            scan.report.add(
+                key, f"names {shown}, which is not published: it is forged or stale; remove it"
+            )
+
+
+def _write_rebuilt_index(
+    store: Store, entries: list[IndexEntry], bound: str, report: VerifyReport
+) -> None:
+    """Create the rebuilt snapshot above every well-formed one, so readers read it next."""
+    sequence = _index.next_sequence(store)
+    try:
+        while sequence <= SNAPSHOT_MAX:
+            if _index.write_snapshot(store, entries, through=bound, sequence=sequence):
+                return
+            sequence += 1  # a racing writer, or a stray in the way
+    except StoreError as exc:  # e.g. a file where the index/snapshot/ folder belongs
+        report.add(
+            INDEX_SNAPSHOT,
+            f"the rebuilt index cannot be written ({exc}): remove what is in its way",
+        )
+        return
+    top = _index.snapshot_keys(store)[-1][1]
+    report.add(
+        top,
+        f"takes the last snapshot number ({SNAPSHOT_MAX}), so no rebuilt index can be written "
+        "above it: remove it, then run 'modreg verify' again",
+    )
+
+
 def _check_version(
-    registry: Registry,
-    name: str,
-    version: str,
-    yanked: bool,
-    intact: dict[str, FileEntry],
-    report: VerifyReport,
+    registry: Registry, name: str, version: str, yanked: bool, scan: _Scan
 ) -> IndexEntry | None:
-    ref = f"{name}@{version}"
+    ref, report, intact = f"{name}@{version}", scan.report, scan.intact
     try:
         record = parse_record(
             registry.store.get(record_key(name, version), limit=RECORD_LIMIT) or b"", ref
@@ -180,14 +373,15 @@ def _check_version(
             )
             healthy = False
     if healthy:
-        _check_manifest(registry, record, report)
+        _check_manifest(registry, record, scan)
     return IndexEntry(name, version, record.digest, record.kind, record.summary, yanked)
 
 
-def _check_manifest(registry: Registry, record: VersionRecord, report: VerifyReport) -> None:
+def _check_manifest(registry: Registry, record: VersionRecord, scan: _Scan) -> None:
     """The record's name, version, kind and summary must be the manifest's own."""
     from modreg.spec.manifest import parse_manifest
 
+    report = scan.report
     if not any(e.path == MANIFEST_FILE for e in record.files):
         report.add(f"record {record.ref}", f"lists no {MANIFEST_FILE}: re-publish the module")
         return
@@ -206,8 +400,14 @@ def _check_manifest(registry: Registry, record: VersionRecord, report: VerifyRep
             "damaged; yank it and re-publish",
         )
         return
+    scan.manifests.add((record.name, record.version))
     for dependency in sorted(manifest.requires or {}):  # rebuild the reverse-dependency keys
-        registry.store.put_if_absent(dependent_key(dependency, record.name, record.version), b"")
+        key = dependent_key(dependency, record.name, record.version)
+        scan.required.add(key)
+        try:
+            registry.store.put_if_absent(key, b"")
+        except StoreError as exc:  # e.g. a stray file where the deps/<dep>/ folder belongs
+            report.add(key, f"cannot be rebuilt ({exc}): remove the stray entry in its way")
 
 
 def gc(registry: Registry, *, min_age: float) -> tuple[int, int]:
@@ -222,27 +422,35 @@ def gc(registry: Registry, *, min_age: float) -> tuple[int, int]:
         leftovers += stale
         referenced = _referenced_objects(registry)
         removed = 0
-        now = time.time()
-        from modreg.registry import GC_LOCK_STALE
-
-        for key in list(store.list("objects/sha256/")):
-            sha256 = parse_object_key(key)
-            if sha256 is None or sha256 in referenced or sha256 in protected:
-                continue
-            try:
-                info = store.head(key)
-            except IntegrityError:  # not a file: verify reports it, gc leaves it alone
-                continue
-            if info is None or now - info.modified < min_age:
-                continue
-            if time.monotonic() - started > GC_LOCK_STALE / 2:
-                break  # publishes treat an old lock as stale: stop well before that
-            store.delete(key)
-            removed += 1
+        if referenced is not None:
+            removed = _remove_orphans(registry, referenced | protected, min_age, started)
         leftovers += _fold_index(registry)
     finally:
         store.delete(GC_LOCK)
     return leftovers, removed
+
+
+def _remove_orphans(registry: Registry, keep: set[str], min_age: float, started: float) -> int:
+    from modreg.registry import GC_LOCK_STALE
+
+    store = registry.store
+    removed = 0
+    now = time.time()
+    for key in list(store.list("objects/sha256/")):
+        sha256 = parse_object_key(key)
+        if sha256 is None or sha256 in keep:
+            continue
+        try:
+            info = store.head(key)
+        except IntegrityError:  # not a file: verify reports it, gc leaves it alone
+            continue
+        if info is None or now - info.modified < min_age:
+            continue
+        if time.monotonic() - started > GC_LOCK_STALE / 2:
+            break  # publishes treat an old lock as stale: stop well before that
+        store.delete(key)
+        removed += 1
+    return removed
 
 
 def _take_lock(registry: Registry) -> None:
@@ -253,7 +461,13 @@ def _take_lock(registry: Registry) -> None:
     for _ in range(2):
         if store.put_if_absent(GC_LOCK, body):
             return
-        held = store.head(GC_LOCK)
+        try:
+            held = store.head(GC_LOCK)
+        except IntegrityError as exc:  # a FIFO or a folder: nothing a gc wrote
+            raise StoreError(
+                f"{GC_LOCK} in {registry.location} is not a regular file, so gc cannot take "
+                "its lock: remove it by hand"
+            ) from exc
         if held is not None and time.time() - held.modified > GC_LOCK_STALE:
             store.delete(GC_LOCK)  # left by a gc that died
             continue
@@ -265,12 +479,22 @@ def _take_lock(registry: Registry) -> None:
 
 
 def _inflight_objects(registry: Registry) -> tuple[set[str], int]:
+    """Objects the in-flight markers protect, and how many stale markers were removed.
+
+    Only keys of the shape a publish writes count; another key there (or one that is not a
+    small file) is no publish's marker, so gc neither honours nor removes it (verify reports it).
+    """
     store = registry.store
     protected: set[str] = set()
     stale = 0
     for key in list(store.list(INFLIGHT)):
-        info = store.head(key)
-        data = store.get(key, limit=RECORD_LIMIT)
+        if not is_inflight_key(key):
+            continue
+        try:
+            info = store.head(key)
+            data = store.get(key, limit=RECORD_LIMIT)
+        except IntegrityError:
+            continue
         if info is None or data is None:
             continue
         if time.time() - info.modified > INFLIGHT_STALE:
@@ -281,15 +505,22 @@ def _inflight_objects(registry: Registry) -> tuple[set[str], int]:
     return protected, stale
 
 
-def _referenced_objects(registry: Registry) -> set[str]:
-    """sha256 of every object any record names (a damaged record protects what it mentions)."""
+def _referenced_objects(registry: Registry) -> set[str] | None:
+    """sha256 of every object any record names (a damaged record protects what it mentions).
+
+    None if a record cannot be read at all (over the limit, not a file): what it names is
+    unknown, so no object may be called unreferenced until verify's report is dealt with.
+    """
     store = registry.store
     referenced: set[str] = set()
     for key in store.list("records/"):
         parsed = parse_record_key(key)
         if parsed is None or parsed[2] != "json":
             continue
-        data = store.get(key, limit=RECORD_LIMIT) or b""
+        try:
+            data = store.get(key, limit=RECORD_LIMIT) or b""
+        except IntegrityError:
+            return None
         try:
             record = parse_record(data, f"{parsed[0]}@{parsed[1]}")
             referenced |= {e.sha256 for e in record.files}
@@ -299,27 +530,31 @@ def _referenced_objects(registry: Registry) -> set[str]:
 
 
 def _fold_index(registry: Registry) -> int:
-    """Delete index keys a snapshot has folded, once it is old enough that no reader needs them."""
+    """Delete index keys the current snapshot has folded, once no reader can still need them.
+
+    A key goes only when the snapshot readers read says everything the key says, so neither a
+    stray snapshot nor a damaged one can make gc drop a real entry. The log key the snapshot
+    names as ``through`` stays: readers trust ``through`` only while it exists.
+    """
     store = registry.store
-    newest, _ = _index.latest_snapshot(store)
-    info = store.head(newest) if newest else None
-    if newest is None or info is None or time.time() - info.modified < FOLD_GRACE:
+    current = _index.current_snapshot(store)
+    info = store.head(current.key) if current is not None else None
+    if current is None or info is None or time.time() - info.modified < FOLD_GRACE:
         return 0
-    data = store.get(newest, limit=_index.SNAPSHOT_LIMIT) or b"{}"
-    try:
-        through = json.loads(data).get("through", "")
-    except (ValueError, AttributeError, RecursionError):
-        return 0
+    rows: dict[tuple[str, str], IndexEntry] = {(e.name, e.version): e for e in current.entries}
     removed = 0
-    for key in list(store.list(INDEX_SNAPSHOT)):
-        if key < newest:
+    for sequence, key in _index.snapshot_keys(store):
+        older = _index.read_snapshot(store, key) if sequence < current.sequence else None
+        if older is not None and _index.covers(rows, older.entries):
             store.delete(key)
             removed += 1
-    for key in list(store.list(INDEX_LOG)):
-        if not isinstance(through, str) or key > through:
+    for key in _index.log_keys(store):
+        if key >= current.through:
             break
-        store.delete(key)
-        removed += 1
+        entries = _index.read_log_key(store, key)
+        if entries and _index.covers(rows, entries):
+            store.delete(key)
+            removed += 1
     return removed
 
 

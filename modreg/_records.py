@@ -16,7 +16,7 @@ from typing import Any
 from modreg._content import FileEntry, is_hex_digest, tree_digest
 from modreg.errors import IntegrityError
 
-__all__ = ["RECORD_LIMIT", "RECORD_SCHEMA", "VersionRecord", "parse_record"]
+__all__ = ["RECORD_LIMIT", "RECORD_SCHEMA", "VersionRecord", "check_identity", "parse_record"]
 
 RECORD_LIMIT = 1 << 20  # a record lists a handful of files: a megabyte is already absurd
 
@@ -108,3 +108,33 @@ def parse_record(data: bytes, ref: str) -> VersionRecord:
     if f"{record.name}@{record.version}" != ref or tree_digest(record.files) != record.digest:
         raise IntegrityError(f"record of {ref} does not match its digest: run 'modreg verify'")
     return record
+
+
+def check_identity(record: VersionRecord, manifest: bytes) -> None:
+    """The manifest a record delivers must name that record's module, version and kind.
+
+    A record's files are content-addressed, so a writer can copy a record (a yanked version,
+    a signed one) under another name or version without breaking any hash; the manifest
+    among the files, which the signatures cover too, is what binds bytes to ``name@version``.
+    Read with the plain YAML loader (no pydantic on the pull path).
+
+    Raises:
+        IntegrityError: the manifest names another module, version or kind.
+    """
+    import yaml
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        raw = yaml.load(manifest, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        said = raw if isinstance(raw, dict) else {}
+        version = str(Version(str(said.get("version"))))
+    except (yaml.YAMLError, InvalidVersion, RecursionError, ValueError):
+        said, version = {}, "?"
+    found = (said.get("name"), version, said.get("kind"))
+    if found != (record.name, record.version, record.kind):
+        name, _, kind = (str(part)[:80] for part in found)
+        raise IntegrityError(
+            f"the record of {record.ref} ({record.kind}) delivers the manifest of "
+            f"{name}@{version} ({kind}): the record was copied or forged, so nothing was "
+            "delivered; run 'modreg verify' and re-publish or yank that version"
+        )

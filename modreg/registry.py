@@ -34,11 +34,12 @@ import datetime as dt
 import functools
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -59,7 +60,7 @@ from modreg._folders import (
     within,
 )
 from modreg._index import IndexEntry
-from modreg._records import RECORD_LIMIT, VersionRecord, parse_record
+from modreg._records import RECORD_LIMIT, VersionRecord, check_identity, parse_record
 from modreg._remote_cache import RemoteCache
 from modreg.errors import (
     IntegrityError,
@@ -91,6 +92,7 @@ from modreg.store._keys import (
 if TYPE_CHECKING:
     from modreg._maintenance import VerifyReport
     from modreg.spec.manifest import Manifest
+    from modreg.trust import TrustPolicy
 
 __all__ = ["ListEntry", "PublishResult", "Registry", "VersionRecord"]
 
@@ -98,6 +100,7 @@ ORPHAN_AGE_SECONDS = 3600.0
 GC_LOCK_STALE = 600.0  # a gc lock older than this was left by a gc that died
 GC_WAIT = 120.0  # how long a publish waits for a running gc before giving up
 SIGNATURE_LIMIT = 1 << 20
+_SIGNER = re.compile(r"[0-9a-f]{1,128}")
 _KNOWN_PREFIXES = (
     MARKER,
     "objects/",
@@ -145,6 +148,9 @@ class Registry:
             a :class:`Store`; default ``$MODREG_REGISTRY``.
         offline: serve a remote registry from the local cache only (default
             ``$MODREG_OFFLINE``).
+        trust: the keys every pulled module must be signed by (default
+            ``$MODREG_TRUSTED_KEYS``; none: no policy). Enforced by :meth:`pull`, the one way
+            a module's files reach a caller.
     """
 
     def __init__(
@@ -153,6 +159,7 @@ class Registry:
         *,
         offline: bool | None = None,
         settings: Settings | None = None,
+        trust: TrustPolicy | None = None,
     ) -> None:
         self.settings = settings or Settings.from_env()
         if location is None:
@@ -161,6 +168,7 @@ class Registry:
             open_store(str(location)) if isinstance(location, str | Path) else location
         )
         self.offline = self.settings.offline if offline is None else offline
+        self._trust = trust
         self._cache = (
             RemoteCache(self.settings.store_cache, self.store, offline=self.offline)
             if self.store.local_root is None
@@ -174,12 +182,27 @@ class Registry:
     def location(self) -> str:
         return self.store.location
 
+    @functools.cached_property
+    def trust(self) -> TrustPolicy | None:
+        """The trust policy pulls enforce (the key files are read on first use).
+
+        Raises:
+            SignatureError, ConfigError: a key file cannot be used.
+        """
+        if self._trust is not None or self.settings.trusted_keys is None:
+            return self._trust
+        from modreg.trust import TrustPolicy
+
+        return TrustPolicy.load(self.settings.trusted_keys)
+
     # -- the registry marker -----------------------------------------------------------------
     def claim(self, *, create: bool = True) -> None:
         """Make sure the location is a registry before anything is written there.
 
         An empty location becomes one (``create``); a registry made before the marker existed
-        is recognised by its layout and marked. Anything else is refused untouched.
+        is recognised by that layout's shape (registry keys only, and a version record that
+        parses) and marked. Anything else is refused untouched: gc and verify never remove
+        anything from a location that is not a marked registry.
 
         Raises:
             NotARegistry: the location holds other data, or (``create=False``) nothing.
@@ -194,20 +217,38 @@ class Registry:
         if self.store.head(MARKER) is not None:
             return True
         keys = [key for _, key in zip(range(64), self.store.list(""), strict=False)]
+        if MARKER in keys:  # another writer marked it since the head
+            return True
         foreign = [k for k in keys if not k.startswith(_KNOWN_PREFIXES)]
         if foreign:
             raise NotARegistry(
                 f"{self.location} is not a modreg registry: it holds {foreign[0]!r} and no "
                 f"{MARKER}; give the path of a registry, or a new or empty location"
             )
-        if not keys and not create:
-            raise NotARegistry(
-                f"no registry at {self.location}: check the path, or publish a module to create one"
-            )
-        return False
+        if not keys:
+            if not create:
+                raise NotARegistry(
+                    f"no registry at {self.location}: check the path, or publish a module to "
+                    "create one"
+                )
+            return False
+        # Keys with registry names are not enough (a folder with an index.jsonl of its own):
+        # a registry of the old layout holds version records, and one of them parses.
+        records = (p for k in self.store.list("records/") if (p := parse_record_key(k)))
+        for _, (name, version, kind) in zip(range(8), records, strict=False):
+            with contextlib.suppress(IntegrityError):  # damaged, oversized, not a file
+                data = self.store.get(record_key(name, version), limit=RECORD_LIMIT)
+                if kind == "json" and data and parse_record(data, f"{name}@{version}"):
+                    return False
+        raise NotARegistry(
+            f"{self.location} is not a modreg registry: it holds {keys[0]!r} but no {MARKER} "
+            "and no version record that parses; give the path of a registry, or a new or "
+            "empty location"
+        )
 
     def _mark(self) -> None:
-        marker = json.dumps({"format": 1, "created": _now()}).encode()
+        # The id names this registry for caches, whatever URI it is reached by.
+        marker = json.dumps({"format": 1, "created": _now(), "id": uuid.uuid4().hex}).encode()
         self.store.put_if_absent(MARKER, marker)
         if self.store.put_if_absent(MARKER, marker):
             raise StoreError(
@@ -245,6 +286,8 @@ class Registry:
                 existing = self._existing(manifest.name, manifest.version, module.digest)
                 if existing is not None:
                     self._repair(module, staged)  # an identical republish restores damage
+                    record = self.resolve(f"{existing.name}@{existing.version}")
+                    self._finish(record, manifest)  # and what a failed publish left undone
                     return existing
                 with self._inflight([e.sha256 for e in module.files]):
                     puts = [pool.submit(self._put_object, staged / e.path, e) for e in module.files]
@@ -268,8 +311,8 @@ class Registry:
                             )
                         # Exactly our bytes: a retried request whose first try had landed,
                         # or an identical racer in the same second. Either way the version's
-                        # index and dependency keys must exist (they are idempotent).
-                        self._after_commit(record, manifest)
+                        # index and dependency keys must exist.
+                        self._finish(record, manifest)
                         return PublishResult(
                             manifest.name, manifest.version, module.digest, created=False
                         )
@@ -317,13 +360,44 @@ class Registry:
             for entry in module.files:
                 self._put_object(staged / entry.path, entry)
 
-    def _after_commit(self, record: VersionRecord, manifest: Manifest) -> None:
-        _index.append_entry(
-            self.store,
-            IndexEntry(record.name, record.version, record.digest, record.kind, record.summary),
-        )
+    def _after_commit(
+        self, record: VersionRecord, manifest: Manifest, *, index: bool = True
+    ) -> None:
+        if index:
+            _index.append_entry(
+                self.store,
+                IndexEntry(record.name, record.version, record.digest, record.kind, record.summary),
+            )
         for dependency in sorted(manifest.requires or {}):
             self.store.put_if_absent(dependent_key(dependency, record.name, record.version), b"")
+
+    def _finish(self, record: VersionRecord, manifest: Manifest) -> None:
+        """Complete a committed version: its index entry (yank included), dependency keys.
+
+        A publish that failed after its commit point (a full disk, a dropped connection)
+        left the version resolvable but maybe unlisted; the retry, a no-op otherwise, ends
+        here. The index is read once, and written only where it lacks the version.
+        """
+        yanked = self.store.head(yank_key(record.name, record.version)) is not None
+        listed = {
+            e.yanked
+            for e in _index.read_index(self.store)
+            if (e.name, e.version) == (record.name, record.version)
+        }
+        if not listed:
+            self._after_commit(record, manifest)
+        else:
+            self._after_commit(record, manifest, index=False)
+        if yanked and True not in listed:
+            self._index_yank(record)
+
+    def _index_yank(self, record: VersionRecord) -> None:
+        _index.append_entry(
+            self.store,
+            IndexEntry(
+                record.name, record.version, record.digest, record.kind, record.summary, True
+            ),
+        )
 
     @contextlib.contextmanager
     def _inflight(self, objects: list[str]) -> Iterator[None]:
@@ -398,7 +472,10 @@ class Registry:
     def _record_bytes(self, name: str, version: str) -> bytes | None:
         key = record_key(name, version)
         if self._cache is not None:
-            return self._cache.record(key, limit=RECORD_LIMIT)
+            ref = f"{name}@{version}"
+            return self._cache.record(
+                key, limit=RECORD_LIMIT, check=lambda data: parse_record(data, ref)
+            )
         return self.store.get(key, limit=RECORD_LIMIT)
 
     def resolve(self, ref: str | ModuleRef) -> VersionRecord:
@@ -435,21 +512,42 @@ class Registry:
     def pull(self, ref: str | ModuleRef, to: str | Path | None = None) -> Module:
         """Fetch a verified copy of a module into ``to`` (or the local cache).
 
+        Every byte is checked against the version's record, the manifest delivered must name
+        that record's module, version and kind, and under a trust policy (:attr:`trust`) a
+        trusted key must have signed the files. A refused pull into a new ``to`` removes it.
+
         Raises:
             ModuleNotFound: the reference resolves to nothing.
-            IntegrityError: stored bytes do not match their digest (nothing is written).
+            IntegrityError: stored bytes do not match their digest, or the record is not the
+                manifest's (nothing is delivered).
+            SignatureError: the trust policy refuses the module.
             InvalidModule: ``to`` exists and holds something else, or lies in the registry.
         """
         record = self.resolve(ref)
+        policy = self.trust  # key files are read before anything is written
         target = Path(to).expanduser() if to is not None else _cache_dir(self.settings, record)
+        fresh = to is None or not target.exists()
+        module = self._fetch(record, target, into_cache=to is None)
+        try:
+            check_identity(record, module.file(MANIFEST_FILE).read_bytes())
+            if policy is not None:
+                policy.enforce(module, module.path, self._bundles(record))
+        except BaseException:
+            if fresh:
+                shutil.rmtree(module.path, ignore_errors=True)
+            raise
+        return module
+
+    def _fetch(self, record: VersionRecord, target: Path, *, into_cache: bool) -> Module:
+        """The record's files, verified, at ``target`` (no policy: :meth:`pull` applies it)."""
         self._refuse_inside(target)
         if target.exists():
             cached = verified_copy(target, record)
             if cached is not None:
                 return cached
-            if to is not None:
+            if not into_cache:
                 raise occupied(target, record)
-        return self._materialise(record, target, replace_damaged=to is None)
+        return self._materialise(record, target, replace_damaged=into_cache)
 
     def _refuse_inside(self, target: Path) -> None:
         root = self.store.local_root
@@ -490,11 +588,9 @@ class Registry:
         from modreg.spec.manifest import parse_manifest
 
         record = self.resolve(ref)
-        return record, parse_manifest(
-            self.read_file(record, MANIFEST_FILE),
-            source=f"{record.ref}:{MANIFEST_FILE}",
-            trusted=True,
-        )
+        text = self.read_file(record, MANIFEST_FILE)
+        check_identity(record, text)
+        return record, parse_manifest(text, source=f"{record.ref}:{MANIFEST_FILE}", trusted=True)
 
     def read_file(self, record: VersionRecord, path: str) -> bytes:
         """The verified bytes of one (small) file of a version."""
@@ -518,40 +614,64 @@ class Registry:
     def copy(self, ref: str | ModuleRef, to: Registry) -> PublishResult:
         """Copy one version, byte for byte, into another registry (any backend to any).
 
-        The record is copied unchanged, so digest and provenance are kept; objects go first
-        and the record last, so an interrupted copy is finished by running it again.
+        The record is copied unchanged, so digest and provenance are kept, and so are the
+        version's yank marker (its reason and time) and its signature bundles, so a mirror
+        serves pulls under the same trust policy. Objects go first and the record last, so an
+        interrupted copy is finished by running it again; a copy already there is completed
+        (index entry, dependency keys, yank, signatures), never refused for being yanked.
 
         Raises:
             VersionExists: ``to`` holds other bytes at that version.
+            IntegrityError: the source record is not its manifest's (nothing is copied).
         """
         record = self.resolve(ref)
         data = self._record_bytes(record.name, record.version) or b""
+        _, manifest = self.manifest(record.ref)  # a copied or forged record goes nowhere
         to.claim()
-        existing = to._existing(record.name, record.version, record.digest)
-        if existing is None:
+        created = to._receive(record, data, manifest, self.deliver)
+        yank = self.store.get(yank_key(record.name, record.version), limit=SIGNATURE_LIMIT)
+        if yank is not None and to.store.put_if_absent(yank_key(record.name, record.version), yank):
+            to._index_yank(record)
+        for signer, bundle in self._bundles(record).items():
+            to.store.put_if_absent(signature_key(record.name, record.version, signer), bundle)
+        return PublishResult(record.name, record.version, record.digest, created)
+
+    def _receive(
+        self,
+        record: VersionRecord,
+        data: bytes,
+        manifest: Manifest,
+        deliver: Callable[[FileEntry, Path], None],
+    ) -> bool:
+        """Store another registry's version here; False if it was here already (completed)."""
+        key = record_key(record.name, record.version)
+        there = self.store.get(key, limit=RECORD_LIMIT)
+        if there is None:
             with (
-                to._inflight([e.sha256 for e in record.files]),
+                self._inflight([e.sha256 for e in record.files]),
                 tempfile.TemporaryDirectory(prefix="modreg-copy-") as tmp,
             ):
                 for entry in record.files:
-                    if to.store.head(object_key(entry.sha256)) is None:
+                    if self.store.head(object_key(entry.sha256)) is None:
                         staged = Path(tmp) / entry.sha256
-                        self.deliver(entry, staged)
-                        to.store.put_if_absent(
+                        deliver(entry, staged)
+                        self.store.put_if_absent(
                             object_key(entry.sha256), staged, sha256=entry.sha256
                         )
                         staged.unlink()
-                created = to.store.put_if_absent(record_key(record.name, record.version), data)
-                if not created:
-                    winner = to.store.get(
-                        record_key(record.name, record.version), limit=RECORD_LIMIT
-                    )
-                    return to._compare(record.name, record.version, record.digest, winner or b"")
-                _, manifest = self.manifest(record.ref)
-                to._after_commit(record, manifest)
-        if self.versions(record.name).get(record.version):
-            to.yank(record.ref, reason="yanked in the source registry")
-        return PublishResult(record.name, record.version, record.digest, existing is None)
+                if self.store.put_if_absent(key, data):
+                    self._after_commit(record, manifest)
+                    return True
+                there = self.store.get(key, limit=RECORD_LIMIT) or b""
+        theirs = parse_record(there, record.ref)
+        if theirs.digest != record.digest:
+            raise VersionExists(
+                f"{record.ref} is already in {self.location} with different content "
+                f"({theirs.digest[:19]}..., the source has {record.digest[:19]}...): versions "
+                "are immutable; copy into another registry"
+            )
+        self._finish(theirs, manifest)
+        return False
 
     def refs(self) -> list[str]:
         """Every published ``name@version`` (from the records, not the index)."""
@@ -602,25 +722,26 @@ class Registry:
         record = self.resolve(f"{name}@{version}")
         body = json.dumps({"reason": reason, "yanked": _now()}).encode()
         if self.store.put_if_absent(yank_key(name, version), body):
-            _index.append_entry(
-                self.store,
-                IndexEntry(name, version, record.digest, record.kind, record.summary, yanked=True),
-            )
+            self._index_yank(record)
         return record
 
     # -- dependents and signatures -----------------------------------------------------------
     def dependents(self, name: str) -> builtins.list[tuple[str, str]]:
         """(name, version) of every published version whose ``requires`` names ``name``.
 
-        One listing of the reverse-dependency keys; ``verify`` rebuilds missing ones.
+        One listing of the reverse-dependency keys; ``verify`` rebuilds missing ones. A key
+        not of the shape ``deps/<ns+dep>/<ns+name>@<version>`` is skipped (verify reports it).
         """
+        from modreg.store._keys import parse_dependent_key
+
         self._online(f"finding the dependents of {name}")
         found = []
-        prefix = dependents_prefix(name)
-        for key in self.store.list(prefix):
-            dependent, _, version = key[len(prefix) :].rpartition("@")
-            dependent = dependent.replace("+", "/")
-            if _version(version) is not None and self.store.head(record_key(dependent, version)):
+        for key in self.store.list(dependents_prefix(name)):
+            parsed = parse_dependent_key(key)
+            if parsed is None or parsed[0] != name:
+                continue
+            _, dependent, version = parsed
+            if self.store.head(record_key(dependent, version)):
                 found.append((dependent, version))
         return sorted(found, key=lambda nv: (nv[0], _version(nv[1]) or Version("0")))
 
@@ -633,7 +754,7 @@ class Registry:
         Raises:
             VersionExists: this signer already signed the version with another bundle.
         """
-        if not signer or any(c not in "0123456789abcdef" for c in signer) or len(signer) > 128:
+        if not _SIGNER.fullmatch(signer):
             raise ValueError(f"signer {signer!r} is not a hex key fingerprint")
         self.claim(create=False)
         record = self.resolve(ref)
@@ -648,15 +769,32 @@ class Registry:
         )
 
     def signatures(self, ref: str) -> dict[str, bytes]:
-        """Every signature bundle of a version: signer fingerprint -> bundle bytes."""
-        record = self.resolve(ref)
+        """Every signature bundle of a version: signer fingerprint -> bundle bytes.
+
+        A remote registry's bundles are cached (they are immutable), so a trusted pull works
+        offline too; online, the listing always comes from the registry.
+        """
+        return self._bundles(self.resolve(ref))
+
+    def _bundles(self, record: VersionRecord) -> dict[str, bytes]:
         prefix = signature_prefix(record.name, record.version)
+        keys = self._cache.bundles(prefix) if self._cache is not None else self.store.list(prefix)
         found = {}
-        for key in self.store.list(prefix):
-            data = self.store.get(key, limit=SIGNATURE_LIMIT)
-            if data is not None and key.endswith(".json"):
-                found[key[len(prefix) : -len(".json")]] = data
+        for key in keys:
+            signer = key[len(prefix) :].removesuffix(".json")
+            if key == f"{prefix}{signer}.json" and _SIGNER.fullmatch(signer):
+                data = self._bundle(key)
+                if data is not None:
+                    found[signer] = data
         return found
+
+    def _bundle(self, key: str) -> bytes | None:
+        try:
+            if self._cache is not None:
+                return self._cache.bundle(key, limit=SIGNATURE_LIMIT)
+            return self.store.get(key, limit=SIGNATURE_LIMIT)
+        except IntegrityError:  # oversized or not a file: no signature (verify reports it)
+            return None
 
     # -- maintenance -------------------------------------------------------------------------
     def verify(self) -> VerifyReport:

@@ -9,39 +9,38 @@ keys, PEM); they live beside the version's record (:meth:`Registry.add_signature
 change the module digest. A signer is named by the sha256 of its public key (the
 SubjectPublicKeyInfo PEM), the key hint the bundle carries.
 
-Verification is done here, with ``cryptography`` alone, checking what the upstream verifier
-checks (key hint, ECDSA over the DSSE pre-authentication encoding, payload and predicate
-types, the statement's root digest, every file and no other): importing ``model_signing``
-costs about 0.35 s, more than a whole pull, and a trust policy sits on the pull path.
-
-A trust policy, ``MODREG_TRUSTED_KEYS=path[:path...]`` (PEM public keys or certificates,
-several per file allowed), makes pulls refuse modules without a valid signature from one
-of those keys.
+Verification (:mod:`modreg.trust`, below the registry) uses ``cryptography`` alone:
+importing ``model_signing`` costs about 0.35 s, more than a whole pull. A trust policy,
+``MODREG_TRUSTED_KEYS=path[:path...]``, is enforced by :meth:`Registry.pull` itself, so no
+caller can pull past it; this module makes signatures and judges the stored ones.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import json
-import shutil
+import dataclasses
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
-from modreg._signing_keys import (
-    TRUST_ENV,
+from modreg._content import MANIFEST_FILE
+from modreg._records import check_identity
+from modreg.errors import IntegrityError, ModuleNotFound, SignatureError
+from modreg.trust import (
+    HASHES,
+    Digests,
+    SignatureCheck,
     TrustedKey,
+    TrustPolicy,
     fingerprint,
+    folder_hashes,
+    judge,
     load_trusted_keys,
     private_key,
     require_crypto,
     trusted_keys_from_env,
+    verify_bundle,
 )
-from modreg.errors import SignatureError
 
 if TYPE_CHECKING:
     from modreg.module import Module
@@ -51,6 +50,7 @@ __all__ = [
     "Digests",
     "SignResult",
     "SignatureCheck",
+    "TrustPolicy",
     "TrustedKey",
     "check_signatures",
     "enforce_trust",
@@ -64,34 +64,14 @@ __all__ = [
     "verify_bundle",
 ]
 
-BUNDLE_MEDIA_PREFIX = "application/vnd.dev.sigstore.bundle"
-PAYLOAD_TYPE = "application/vnd.in-toto+json"
-STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
-PREDICATE_TYPE = "https://model_signing/signature/v1.0"
-HASHES = ("sha256", "blake3")
-MAX_BUNDLE_BYTES = 1 << 22  # a module has few files: a bigger bundle is not one of ours
 
-
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class SignResult:
     """Outcome of ``modreg sign``: ``created`` is False when this signer had already signed."""
 
     ref: str
     signer: str
     created: bool
-
-
-@dataclass(frozen=True)
-class SignatureCheck:
-    """One stored signature judged: ``ok``, ``bad`` (forged, damaged) or ``unknown`` (key)."""
-
-    ref: str
-    signer: str
-    status: str
-    message: str
-
-    def line(self) -> str:
-        return f"{self.status.upper()} {self.ref} signer {self.signer[:16]}: {self.message}"
 
 
 # -- signing -----------------------------------------------------------------------------------
@@ -154,233 +134,20 @@ def sign(
     if stored is not None:
         verify_bundle(stored, Digests.of_record(record), [me], ref=record.ref)
         return SignResult(record.ref, me.fingerprint, created=False)
+    # The signer vouches for the bytes, so it reads them before any policy could: the same
+    # registry with the policy off, every byte and the manifest's identity still checked.
+    unchecked = type(registry)(
+        registry.store,
+        offline=registry.offline,
+        settings=dataclasses.replace(registry.settings, trusted_keys=None),
+    )
     with tempfile.TemporaryDirectory(prefix="modreg-sign-") as tmp:
         folder = Path(tmp) / record.name.rpartition("/")[2]
-        registry.pull(record.ref, to=folder)
+        unchecked.pull(record.ref, to=folder)
         bundle = sign_folder(folder, key, password=password, algorithm=algorithm)
     verify_bundle(bundle, Digests.of_record(record), [me], ref=record.ref)
     created = registry.add_signature(record.ref, me.fingerprint, bundle)
     return SignResult(record.ref, me.fingerprint, bool(created))
-
-
-# -- verification ------------------------------------------------------------------------------
-def folder_hashes(folder: str | Path, algorithm: str = "sha256") -> dict[str, str]:
-    """File name -> hex digest of every plain file in a (flat) module folder."""
-    from blake3 import blake3
-
-    hashes = {}
-    for path in sorted(Path(folder).iterdir()):
-        if algorithm == "blake3":
-            hasher = blake3()
-            hasher.update_mmap(path)
-            hashes[path.name] = hasher.hexdigest()
-            continue
-        with path.open("rb") as handle:
-            hashes[path.name] = hashlib.file_digest(handle, "sha256").hexdigest()
-    return hashes
-
-
-class Digests:
-    """The digests a bundle is checked against, per algorithm, computed only when asked.
-
-    ``of_record`` takes them from a version's record (``verify`` re-hashes the objects);
-    ``of_pull`` from a folder just pulled: blake3 from the record, which the pull checked
-    every byte against, sha256 by hashing the folder again.
-    """
-
-    def __init__(self, compute: Callable[[str], Mapping[str, str]]) -> None:
-        self._compute = compute
-        self._known: dict[str, Mapping[str, str]] = {}
-
-    def of(self, algorithm: str) -> Mapping[str, str]:
-        if algorithm not in self._known:
-            self._known[algorithm] = self._compute(algorithm)
-        return self._known[algorithm]
-
-    @classmethod
-    def of_folder(cls, folder: str | Path) -> Digests:
-        return cls(lambda algorithm: folder_hashes(folder, algorithm))
-
-    @classmethod
-    def of_record(cls, record: VersionRecord | Module) -> Digests:
-        return cls(lambda algorithm: _recorded(record, algorithm, None))
-
-    @classmethod
-    def of_pull(cls, record: VersionRecord | Module, folder: str | Path) -> Digests:
-        return cls(lambda algorithm: _recorded(record, algorithm, Path(folder)))
-
-
-def _recorded(
-    record: VersionRecord | Module, algorithm: str, folder: Path | None
-) -> Mapping[str, str]:
-    blake3s = {e.path: e.blake3 for e in record.files if e.blake3 is not None}
-    if algorithm == "blake3" and len(blake3s) == len(record.files):
-        return blake3s
-    if folder is not None:
-        return folder_hashes(folder, algorithm)
-    if algorithm == "sha256":
-        return {e.path: e.sha256 for e in record.files}
-    raise SignatureError(
-        f"{record.ref} was recorded without blake3 hashes, which its signature lists: pull it "
-        "and check the folder instead"
-    )
-
-
-def _parse_bundle(bundle: bytes, ref: str) -> dict[str, Any]:
-    bad = f"signature bundle of {ref} is damaged or truncated"
-    if len(bundle) > MAX_BUNDLE_BYTES:
-        raise SignatureError(f"{bad} ({len(bundle)} bytes, more than any module needs)")
-    try:
-        data = json.loads(bundle)
-    except (ValueError, RecursionError):
-        raise SignatureError(f"{bad} (not JSON): sign the module again") from None
-    media = data.get("mediaType") if isinstance(data, dict) else None
-    if not isinstance(media, str) or not media.startswith(BUNDLE_MEDIA_PREFIX):
-        raise SignatureError(f"{bad} (not a Sigstore bundle): sign the module again")
-    parsed: dict[str, Any] = data
-    return parsed
-
-
-def _bundle_hint(data: dict[str, Any]) -> str:
-    hint = _get(data, "verificationMaterial", "publicKey", "hint")
-    if not isinstance(hint, str) or len(hint) != 64 or set(hint) - set("0123456789abcdef"):
-        raise SignatureError(
-            "signature bundle names no public key (no 64-hex key hint): sign with modreg sign"
-        )
-    return hint
-
-
-def _get(data: Any, *keys: str) -> Any:
-    for key in keys:
-        data = data.get(key) if isinstance(data, dict) else None
-    return data
-
-
-def _envelope(data: dict[str, Any], ref: str) -> tuple[bytes, bytes]:
-    envelope = data.get("dsseEnvelope")
-    try:
-        assert isinstance(envelope, dict)
-        if envelope.get("payloadType") != PAYLOAD_TYPE:
-            raise SignatureError(
-                f"signature of {ref} signs a {envelope.get('payloadType')!r} payload, not an "
-                "in-toto statement"
-            )
-        signatures = envelope["signatures"]
-        assert isinstance(signatures, list) and len(signatures) == 1
-        payload = base64.b64decode(envelope["payload"], validate=True)
-        sig = base64.b64decode(signatures[0]["sig"], validate=True)
-    except (AssertionError, KeyError, TypeError, binascii.Error):
-        raise SignatureError(
-            f"signature bundle of {ref} is damaged or truncated (no well-formed DSSE envelope)"
-        ) from None
-    return payload, sig
-
-
-def _pae(payload: bytes) -> bytes:
-    """DSSE v1 pre-authentication encoding: what the signature is over."""
-    head = f"DSSEv1 {len(PAYLOAD_TYPE)} {PAYLOAD_TYPE} {len(payload)} "
-    return head.encode() + payload
-
-
-def _check_signature(key: TrustedKey, payload: bytes, sig: bytes, ref: str) -> None:
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    algorithm = {256: hashes.SHA256(), 384: hashes.SHA384(), 521: hashes.SHA512()}
-    try:
-        key.key.verify(sig, _pae(payload), ec.ECDSA(algorithm[key.key.curve.key_size]))
-    except InvalidSignature:
-        raise SignatureError(
-            f"signature of {ref} by key {key.short} ({key.source}) does not verify: the bundle "
-            "was tampered with or made by another key; sign the module again"
-        ) from None
-
-
-def _statement_files(payload: bytes, ref: str) -> tuple[str, dict[str, str]]:
-    """(hash algorithm, file name -> digest) the signed statement lists, root digest checked."""
-    try:
-        statement = json.loads(payload)
-        assert statement["_type"] == STATEMENT_TYPE
-        assert statement["predicateType"] == PREDICATE_TYPE
-        (subject,) = statement["subject"]
-        root = subject["digest"]["sha256"]
-        serialization = statement["predicate"]["serialization"]
-        assert serialization["method"] == "files"
-        algorithm = serialization["hash_type"]
-        files: dict[str, str] = {}
-        total = hashlib.sha256()
-        for resource in statement["predicate"]["resources"]:
-            assert resource["algorithm"] == algorithm
-            files[str(resource["name"])] = str(resource["digest"])
-            total.update(bytes.fromhex(resource["digest"]))
-    except (AssertionError, KeyError, TypeError, ValueError, RecursionError):
-        raise SignatureError(
-            f"signed statement of {ref} is not a model-signing v1.0 file manifest"
-        ) from None
-    if algorithm not in HASHES:
-        raise SignatureError(f"signature of {ref} lists {algorithm} hashes: modreg checks {HASHES}")
-    if total.hexdigest() != root:
-        raise SignatureError(f"signed statement of {ref} is inconsistent (root digest differs)")
-    return algorithm, files
-
-
-def _compare_files(signed: Mapping[str, str], actual: Mapping[str, str], ref: str) -> None:
-    problems = [f"{n} not signed" for n in sorted(set(actual) - set(signed))]
-    problems += [f"{n} missing" for n in sorted(set(signed) - set(actual))]
-    common = sorted(set(signed) & set(actual))
-    problems += [f"{n} differs" for n in common if signed[n] != actual[n]]
-    if problems:
-        raise SignatureError(
-            f"signature of {ref} does not cover its files ({', '.join(problems)}): the module "
-            "or the bundle changed after signing"
-        )
-
-
-def verify_bundle(
-    bundle: bytes, digests: Digests, keys: Sequence[TrustedKey], *, ref: str = "module"
-) -> TrustedKey:
-    """Check ``bundle`` signs exactly the files ``digests`` describes, with one of ``keys``.
-
-    Returns:
-        The key that signed.
-
-    Raises:
-        SignatureError: the bundle is damaged, by a key not in ``keys``, forged, or signs
-            other files.
-    """
-    data = _parse_bundle(bundle, ref)
-    hint = _bundle_hint(data)
-    payload, sig = _envelope(data, ref)
-    key = next((k for k in keys if k.fingerprint == hint), None)
-    if key is None:
-        raise SignatureError(
-            f"{ref} is signed by key {hint[:16]}, which is not trusted "
-            f"(trusted: {', '.join(k.short for k in keys) or 'none'})"
-        )
-    _check_signature(key, payload, sig, ref)
-    algorithm, signed = _statement_files(payload, ref)
-    _compare_files(signed, digests.of(algorithm), ref)
-    return key
-
-
-def _judge(
-    ref: str, signer: str, bundle: bytes, digests: Digests, keys: Sequence[TrustedKey]
-) -> SignatureCheck:
-    try:
-        data = _parse_bundle(bundle, ref)
-        hint = _bundle_hint(data)
-        if hint != signer:
-            raise SignatureError(f"bundle stored as signer {signer[:16]} names key {hint[:16]}")
-        payload, _ = _envelope(data, ref)
-        algorithm, signed = _statement_files(payload, ref)
-        _compare_files(signed, digests.of(algorithm), ref)
-        if not any(k.fingerprint == signer for k in keys):
-            return SignatureCheck(ref, signer, "unknown", "covers every file; key not trusted here")
-        key = verify_bundle(bundle, digests, keys, ref=ref)
-    except SignatureError as exc:
-        return SignatureCheck(ref, signer, "bad", str(exc))
-    return SignatureCheck(ref, signer, "ok", f"valid, by trusted key {key.source}")
 
 
 def check_signatures(
@@ -392,15 +159,34 @@ def check_signatures(
     those by a key in ``keys`` (others are ``unknown``: a bundle cannot be checked without
     its public key).
     """
-    if refs is None:
-        refs = [f"{row.name}@{v}" for row in registry.list() for v in row.versions]
+    if refs is None:  # every version recorded, not only those the index lists
+        refs = registry.refs()
     checks = []
     for ref in refs:
         record = registry.resolve(ref)
         digests = Digests.of_record(record)
+        bound = _bound(registry, record)
         for signer, bundle in sorted(registry.signatures(record.ref).items()):
-            checks.append(_judge(record.ref, signer, bundle, digests, keys))
+            if bound is not None:  # a bundle covers a manifest that names another version
+                checks.append(SignatureCheck(record.ref, signer, "bad", bound))
+                continue
+            checks.append(judge(record.ref, signer, bundle, digests, keys))
     return checks
+
+
+def _bound(registry: Registry, record: VersionRecord) -> str | None:
+    """Why the signatures of ``record`` cannot be its own (its manifest is another's), or None.
+
+    A bundle lists file hashes, and the manifest among those files names ``name@version``:
+    a record copied under another version keeps every hash, so the manifest decides.
+    """
+    try:
+        check_identity(record, registry.read_file(record, MANIFEST_FILE))
+    except IntegrityError as exc:
+        return f"the signed files are not this version's: {exc}"
+    except ModuleNotFound:
+        return f"{record.ref} lists no {MANIFEST_FILE}, so no signature can bind it"
+    return None
 
 
 def enforce_trust(
@@ -409,39 +195,16 @@ def enforce_trust(
     folder: str | Path,
     keys: Sequence[TrustedKey],
 ) -> TrustedKey:
-    """Refuse ``folder`` unless a trusted key validly signed its files.
+    """Refuse ``folder`` unless one of ``keys`` validly signed its files.
 
-    ``folder`` is what ``registry.pull`` of ``record`` returned, every byte checked against
-    the record's blake3: a statement listing blake3 is compared with those (the bytes are
-    not read again); one listing sha256 (the format's default) is compared with the folder
-    hashed again, never with the record's claims, since a signature must hold even against
-    a registry that was written to.
+    :meth:`Registry.pull` does this on every pull under a policy; this is for a folder
+    obtained otherwise. See :meth:`modreg.trust.TrustPolicy.enforce`.
 
     Raises:
-        SignatureError: no signature, or none valid by a key in ``keys``; the message names
-            the module and the key(s).
+        SignatureError: no signature, or none valid by a key in ``keys``.
+        ConfigError: ``keys`` is empty.
     """
-    bundles: dict[str, bytes] = registry.signatures(record.ref)
-    trusted = ", ".join(f"{k.short} ({k.source})" for k in keys) or "none"
-    if not bundles:
-        raise SignatureError(
-            f"refusing {record.ref}: it is not signed, and {TRUST_ENV} trusts only signed "
-            f"modules (keys {trusted}); sign it with 'modreg sign {record.ref} --key KEY'"
-        )
-    digests = Digests.of_pull(record, folder)
-    reasons = []
-    for signer, bundle in sorted(bundles.items()):
-        if not any(k.fingerprint == signer for k in keys):
-            reasons.append(f"key {signer[:16]} is not trusted")
-            continue
-        try:
-            return verify_bundle(bundle, digests, keys, ref=record.ref)
-        except SignatureError as exc:
-            reasons.append(str(exc))
-    raise SignatureError(
-        f"refusing {record.ref}: no valid signature from a trusted key ({'; '.join(reasons)}; "
-        f"trusted: {trusted})"
-    )
+    return TrustPolicy(tuple(keys)).enforce(record, folder, registry.signatures(record.ref))
 
 
 def trusted_pull(
@@ -451,29 +214,23 @@ def trusted_pull(
     to: str | Path | None = None,
     keys: Sequence[TrustedKey] | None = None,
 ) -> Module:
-    """``registry.pull`` under the trust policy (``keys``, default ``MODREG_TRUSTED_KEYS``).
+    """``registry.pull`` under ``keys`` (default: the registry's own policy).
 
-    Without a policy this is a plain pull. With one, a refused module's fresh ``to`` folder
-    is removed again (a cache copy stays: every pull under a policy checks it anew).
+    Every pull enforces the registry's policy (``MODREG_TRUSTED_KEYS``); ``keys`` adds one
+    for this pull. A refused module's fresh ``to`` folder is removed again.
 
     Raises:
-        SignatureError: the policy refuses the module (see :func:`enforce_trust`).
+        SignatureError: a policy refuses the module.
     """
-    paths = registry.settings.trusted_keys
-    policy: Sequence[TrustedKey] | None = keys
-    if keys is None and paths:
-        policy = load_trusted_keys(list(paths))
-    if policy is None:
+    if keys is None:
         return registry.pull(ref, to=to)
-    fresh = to is not None and not Path(to).exists()
-    module = registry.pull(ref, to=to)
-    try:
-        enforce_trust(registry, module, module.path, policy)
-    except BaseException:
-        if fresh:
-            shutil.rmtree(module.path, ignore_errors=True)
-        raise
-    return module
+    scoped = type(registry)(
+        registry.store,
+        offline=registry.offline,
+        settings=registry.settings,
+        trust=TrustPolicy(tuple(keys)),
+    )
+    return scoped.pull(ref, to=to)
 
 
 def export_signatures(registry: Registry, ref: str, directory: str | Path) -> list[Path]:

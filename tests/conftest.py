@@ -20,6 +20,7 @@ def modreg_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("MODREG_REGISTRY", raising=False)
     monkeypatch.delenv("MODREG_DEBUG", raising=False)
     monkeypatch.delenv("MODREG_OFFLINE", raising=False)
+    monkeypatch.delenv("MODREG_TRUSTED_KEYS", raising=False)
     # No test reaches a real cloud: no ambient AWS credentials, config or instance metadata.
     for name in [n for n in os.environ if n.startswith("AWS_")]:
         monkeypatch.delenv(name)

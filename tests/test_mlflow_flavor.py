@@ -231,3 +231,45 @@ def test_a_hybrid_whose_parts_are_not_found_leaves_no_model(
     with pytest.raises(modreg.ModuleNotFound, match=r"physics/drag|examples/drag-mlp"):
         modreg.mlflow.save_model(module, tmp_path / "m", registry=Registry(tmp_path / "empty"))
     assert not (tmp_path / "m").exists()
+
+
+def _edit_flavor(model: Path, edit: Any) -> None:
+    import yaml
+
+    path = model / "MLmodel"
+    meta = yaml.safe_load(path.read_text())
+    edit(meta["flavors"]["modreg"])
+    path.write_text(yaml.safe_dump(meta))
+
+
+def test_ranges_come_from_the_verified_manifest_not_the_mlmodel(
+    tmp_path: Path, modules: dict[str, Any]
+) -> None:
+    """No digest covers MLmodel: widening a range there must not widen what is served."""
+    modreg.mlflow.save_model(modules["drag"], tmp_path / "m")
+
+    def widen(flavor: dict[str, Any]) -> None:
+        flavor["inputs"]["v"]["range"] = [-1e9, 1e9]
+        flavor["inputs"]["rho"]["range"] = [-1e9, 1e9]
+
+    _edit_flavor(tmp_path / "m", widen)
+    model = mlflow.pyfunc.load_model(str(tmp_path / "m"))
+    with pytest.raises(mlflow.exceptions.MlflowException, match="outside its declared range"):
+        model.predict({"v": [[100.0, 0.0, 5.0]], "rho": [1.2]})
+
+
+def test_part_folders_are_not_taken_from_the_mlmodel(
+    tmp_path: Path, registry: Registry, modules: dict[str, Any]
+) -> None:
+    module = _hybrid_module(tmp_path, registry, modules)
+    modreg.mlflow.save_model(module, tmp_path / "m", registry=registry)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+
+    def redirect(flavor: dict[str, Any]) -> None:
+        for entry in flavor["parts"].values():
+            entry["path"] = "../../outside"
+
+    _edit_flavor(tmp_path / "m", redirect)
+    loaded = mlflow.pyfunc.load_model(str(tmp_path / "m"))  # the real part folders are used
+    assert loaded.predict({"v": V, "rho": RHO})["a"].shape == (2, 3)

@@ -110,7 +110,7 @@ def test_verify_rebuilds_index_and_cleans_temps(
 ) -> None:
     _publish(registry, tmp_path, "1.0.0")
     shutil.rmtree(registry_path / "index")
-    (registry_path / "tmp" / "999999999-dead.tmp").write_bytes(b"partial")
+    (registry_path / "tmp" / f"999999999-{'d' * 32}.tmp").write_bytes(b"partial")  # pid gone
     assert registry.list() == []
     report = registry.verify()
     assert report.ok and report.temporaries_removed == 1

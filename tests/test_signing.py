@@ -14,7 +14,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from modreg.errors import SignatureError
+from modreg.errors import ConfigError, SignatureError
 from modreg.signing import (
     Digests,
     check_signatures,
@@ -174,7 +174,13 @@ def test_expired_certificate_is_refused(tmp_path: Path) -> None:
 
 def test_no_policy_when_variable_is_unset() -> None:
     assert trusted_keys_from_env({}) is None
-    assert trusted_keys_from_env({"MODREG_TRUSTED_KEYS": "  "}) is None
+
+
+@pytest.mark.parametrize("value", ["", " ", ":", "::", " : ", "\t", ": :"])
+def test_a_policy_that_names_no_key_refuses(value: str) -> None:
+    """``"$A:$B"`` with both unset is ``:``: that must not switch the policy off."""
+    with pytest.raises(ConfigError, match="names no file"):
+        trusted_keys_from_env({"MODREG_TRUSTED_KEYS": value})
 
 
 def test_signing_key_must_be_ec(folder: Path, tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from modreg.cli import _deps
 from modreg.cli._check import check_app
 from modreg.cli._distill import distill
 from modreg.cli._options import JsonOption, RegistryOption
+from modreg.cli._render import echo
 
 if TYPE_CHECKING:
     from modreg.registry import Registry
@@ -70,9 +71,8 @@ def pull(
     ] = False,
 ) -> None:
     """Fetch a verified copy of a module; print its directory."""
-    from modreg.signing import trusted_pull  # MODREG_TRUSTED_KEYS: refuse unsigned modules
-
-    module = trusted_pull(_registry(registry, offline=offline), ref, to=to)
+    # Under MODREG_TRUSTED_KEYS the registry refuses unsigned modules (Registry.pull).
+    module = _registry(registry, offline=offline).pull(ref, to=to)
     _stderr(f"pulled {module.ref} {module.digest}")
     print(module.path)
 
@@ -151,7 +151,7 @@ def verify(
         print(json.dumps(data, indent=2))
     else:
         for problem in report.problems:
-            print(f"BAD {problem.key}: {problem.problem}")
+            echo(f"BAD {problem.key}: {problem.problem}")  # keys and messages quote stored text
         state = "ok" if report.ok else f"{len(report.problems)} problem(s)"
         print(f"verified {report.objects} objects and {report.records} versions: {state}")
     signed_ok = _deps.verify_signatures(store, as_json) if signatures else True

@@ -7,6 +7,7 @@ MODEL/
   MLmodel                      flavors: modreg (ref, digest, ports) and python_function
   data/module/                 the module's files (modreg.yaml, weights.safetensors, ...)
   data/parts/<ns+name>@<ver>/  a hybrid's locked parts, each a module folder
+  data/signatures/<ns+name>@<ver>/<signer>.json   their signature bundles, if signed
   requirements.txt, python_env.yaml, conda.yaml
 ```
 
@@ -15,6 +16,12 @@ the data folder, ``modreg.mlflow.load_model`` the same) re-hashes every folder, 
 whose digest differs from the MLmodel's record, validates it as ``modreg publish`` would, and
 builds it with :func:`modreg.build`. A hybrid's parts are published into a throw-away
 registry first, so the lockfile's digest pins are checked as in any other build.
+
+The ``MLmodel`` file is covered by no digest, so nothing a load relies on is taken from it
+but the digests it checks the folders against: ports and ranges come from the verified
+manifests, folders are found by their ref, and under a trust policy
+(``MODREG_TRUSTED_KEYS``) every module and part must carry a valid signature by a trusted
+key, the bundles logged beside them, exactly as a pull would require.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from modreg._content import LOCK_FILE
 from modreg.errors import IntegrityError, InvalidModule
 from modreg.mlflow._pyfunc import ModregModel
-from modreg.mlflow._signature import port_metadata, ports_from_metadata, signature
+from modreg.mlflow._signature import port_metadata, signature
 
 if TYPE_CHECKING:
     from modreg.module import Module
@@ -40,6 +47,7 @@ FLAVOR_NAME = "modreg"
 DATA = "data"
 MODULE_DIR = "module"
 PARTS_DIR = "parts"
+SIGNATURES_DIR = "signatures"
 
 
 def get_default_pip_requirements() -> list[str]:
@@ -138,14 +146,53 @@ def _copy(module: Module, target: Path) -> dict[str, str]:
     return {"ref": module.ref, "digest": module.digest}
 
 
-def _copy_all(source: Module, parts: dict[str, Module], data: Path) -> dict[str, dict[str, str]]:
-    """Copy the module and its parts under ``data``; the parts' record for the MLmodel."""
+def _copy_all(
+    source: Module, parts: dict[str, Module], data: Path, registry: Registry | None
+) -> dict[str, dict[str, str]]:
+    """Copy the module, its parts and their signatures under ``data``; the parts' record."""
     _copy(source, data / MODULE_DIR)
     recorded = {}
     for ref, part in parts.items():
-        folder = f"{PARTS_DIR}/{ref.replace('/', '+')}"
+        folder = _part_folder(ref)
         recorded[ref] = {"path": folder, **_copy(part, data / folder)}
+    for module in (source, *parts.values()):
+        _copy_signatures(module, registry, data / SIGNATURES_DIR / _encoded(module.ref))
     return recorded
+
+
+def _encoded(ref: str) -> str:
+    return ref.replace("/", "+")
+
+
+def _part_folder(ref: str) -> str:
+    return f"{PARTS_DIR}/{_encoded(ref)}"
+
+
+def _copy_signatures(module: Module, registry: Registry | None, target: Path) -> None:
+    """The bundles the registry holds for exactly these bytes (none for a fresh module)."""
+    from modreg.errors import ModregError
+    from modreg.registry import Registry
+
+    source = registry if registry is not None else Registry()
+    try:
+        record = source.resolve(module.ref)
+        bundles = source.signatures(module.ref) if record.digest == module.digest else {}
+    except ModregError:  # not published there, or unreachable: logged unsigned
+        return
+    for signer, bundle in bundles.items():
+        target.mkdir(parents=True, exist_ok=True)
+        (target / f"{signer}.json").write_bytes(bundle)
+
+
+def _logged_signatures(data: Path, ref: str) -> dict[str, bytes]:
+    folder = data / SIGNATURES_DIR / _encoded(ref)
+    if not folder.is_dir():
+        return {}
+    return {
+        path.stem: path.read_bytes()
+        for path in sorted(folder.iterdir())
+        if path.suffix == ".json" and path.is_file() and not path.is_symlink()
+    }
 
 
 def save_model(
@@ -183,7 +230,7 @@ def save_model(
     try:
         with tempfile.TemporaryDirectory(prefix="modreg-mlflow-") as staging:
             source, parts = _source(module, registry, Path(staging))
-            recorded = _copy_all(source, parts, root / DATA)
+            recorded = _copy_all(source, parts, root / DATA, registry)
         model = mlflow_model if mlflow_model is not None else Model()
         if metadata:
             model.metadata = {**(model.metadata or {}), **metadata}
@@ -285,24 +332,24 @@ def _build(model_root: Path, config: dict[str, Any]) -> ModregModel:
     from modreg.registry import Registry
     from modreg.runtime import build
 
-    data = model_root / config.get("data", DATA)
-    module = _verified(data / MODULE_DIR, config["module"], config["digest"])
+    data = model_root / DATA  # the layout is ours: no path is taken from the MLmodel
+    module = _verified(data / MODULE_DIR, str(config["module"]), str(config["digest"]))
     parts = {
-        ref: _verified(data / entry["path"], ref, entry["digest"])
-        for ref, entry in config.get("parts", {}).items()
+        str(ref): _verified(data / _part_folder(str(ref)), str(ref), str(entry["digest"]))
+        for ref, entry in dict(config.get("parts") or {}).items()
     }
     with tempfile.TemporaryDirectory(prefix="modreg-mlflow-parts-") as scratch:
-        registry = Registry(Path(scratch) / "registry")
-        for part in parts.values():
+        registry = Registry(Path(scratch) / "registry")  # its pulls apply the trust policy
+        if registry.trust is not None:
+            registry.trust.enforce(module, module.path, _logged_signatures(data, module.ref))
+        for ref, part in parts.items():
             registry.publish(part.path)
+            for signer, bundle in _logged_signatures(data, ref).items():
+                registry.add_signature(ref, signer, bundle)
         net = build(module, registry=registry)
     net.eval()
-    return ModregModel(
-        net,
-        module,
-        ports_from_metadata(config["inputs"]),
-        ports_from_metadata(config["outputs"]),
-    )
+    manifest = module.manifest  # verified above; the MLmodel's copy of the ports is not
+    return ModregModel(net, module, dict(manifest.inputs), dict(manifest.outputs))
 
 
 def _load_pyfunc(data_path: str) -> ModregModel:

@@ -47,6 +47,14 @@ class Store(Protocol):
     location: str
     local_root: Path | None  # the directory a local store lives in; None for remote ones
 
+    @property
+    def address(self) -> str:
+        """Where the keys physically are (a path; an endpoint, bucket and prefix; a process).
+
+        Two stores with one ``location`` text can be two places (``s3://reg/team`` behind two
+        ``AWS_ENDPOINT_URL``s, ``memory://ci`` in two processes); caches key by this.
+        """
+
     def put_if_absent(self, key: str, source: bytes | Path, *, sha256: str | None = None) -> bool:
         """Create ``key`` with the bytes of ``source``; False (nothing written) if it exists.
 
@@ -96,6 +104,10 @@ class AbstractStore:
 
     location: str
     local_root: Path | None = None
+
+    @property
+    def address(self) -> str:
+        return self.location
 
     def get(
         self, key: str, *, start: int = 0, length: int | None = None, limit: int | None = None

@@ -16,30 +16,49 @@
 A module name ``ns/leaf`` is stored as ``ns+leaf`` (``+`` never occurs in names), so each
 tree has one level per name. Every key is written once with ``put_if_absent``; only ``gc``
 deletes, and only objects, stale markers and folded index entries.
+
+Readers trust a key only if its name has the exact shape modreg writes (the ``parse_*``
+functions below): anything else under these prefixes is a stray that readers skip and
+``verify`` reports, never a snapshot to read, a dependent to check or a marker to honour.
 """
 
 from __future__ import annotations
 
 import re
 
+from packaging.version import InvalidVersion, Version
+
+from modreg.errors import InvalidName
+from modreg.spec.names import parse_name
+
 __all__ = [
+    "DEPS",
     "GC_LOCK",
     "INDEX_LOG",
     "INDEX_SNAPSHOT",
     "INFLIGHT",
     "LEGACY_INDEX",
+    "LOCKS",
     "MARKER",
     "OBJECTS",
     "RECORDS",
+    "SIGNATURES",
+    "SNAPSHOT_MAX",
     "dependent_key",
     "dependents_prefix",
+    "is_inflight_key",
     "object_key",
+    "parse_dependent_key",
+    "parse_log_key",
     "parse_object_key",
     "parse_record_key",
+    "parse_signature_key",
+    "parse_snapshot_key",
     "record_key",
     "record_prefix",
     "signature_key",
     "signature_prefix",
+    "snapshot_key",
     "yank_key",
 ]
 
@@ -51,11 +70,19 @@ INDEX_SNAPSHOT = "index/snapshot/"
 LEGACY_INDEX = "index.jsonl"  # the append-only index of registries made before the snapshot
 INFLIGHT = "inflight/"
 GC_LOCK = "locks/gc.json"
+LOCKS = "locks/"
 DEPS = "deps/"
 SIGNATURES = "signatures/"
+_SNAPSHOT_DIGITS = 12
+SNAPSHOT_MAX = 10**_SNAPSHOT_DIGITS - 1  # the last sequence a snapshot name can carry
 
 _OBJECT = re.compile(r"objects/sha256/([0-9a-f]{2})/([0-9a-f]{62})")
 _RECORD = re.compile(r"records/([^/]+)/([^/]+)\.(json|yank)")
+_LOG = re.compile(r"index/log/([0-9]{8}T[0-9]{6}\.[0-9]{6}Z)-[0-9a-f]{12}\.json")
+_SNAPSHOT = re.compile(rf"index/snapshot/([0-9]{{{_SNAPSHOT_DIGITS}}})\.json")
+_DEPENDENT = re.compile(r"deps/([^/]+)/([^/@]+)@([^/@]+)")
+_SIGNATURE = re.compile(r"signatures/([^/]+)/([^/]+)/([0-9a-f]{1,128})\.json")
+_INFLIGHT = re.compile(r"inflight/[0-9a-f]{32}\.json")
 
 
 def encode(name: str) -> str:
@@ -108,3 +135,61 @@ def signature_prefix(name: str, version: str) -> str:
 
 def signature_key(name: str, version: str, signer: str) -> str:
     return f"{signature_prefix(name, version)}{signer}.json"
+
+
+def parse_log_key(key: str) -> str | None:
+    """The UTC time stamp an index log key carries, or None if the key is not a log key."""
+    match = _LOG.fullmatch(key)
+    return match[1] if match else None
+
+
+def snapshot_key(sequence: int) -> str:
+    if not 0 < sequence <= SNAPSHOT_MAX:
+        raise ValueError(f"snapshot sequence {sequence} is outside 1..{SNAPSHOT_MAX}")
+    return f"{INDEX_SNAPSHOT}{sequence:0{_SNAPSHOT_DIGITS}d}.json"
+
+
+def parse_snapshot_key(key: str) -> int | None:
+    """The sequence number of a snapshot key (``index/snapshot/<12 digits>.json``), else None."""
+    match = _SNAPSHOT.fullmatch(key)
+    return int(match[1]) if match and int(match[1]) > 0 else None
+
+
+def _name(encoded: str) -> str | None:
+    try:
+        return parse_name(decode(encoded))
+    except InvalidName:
+        return None
+
+
+def _is_version(text: str) -> bool:
+    try:
+        Version(text)
+    except InvalidVersion:
+        return False
+    return text.strip() == text
+
+
+def parse_dependent_key(key: str) -> tuple[str, str, str] | None:
+    """(dependency, dependent name, version) of a reverse-dependency key, else None."""
+    match = _DEPENDENT.fullmatch(key)
+    if match is None:
+        return None
+    dependency, name = _name(match[1]), _name(match[2])
+    if dependency is None or name is None or not _is_version(match[3]):
+        return None
+    return dependency, name, match[3]
+
+
+def parse_signature_key(key: str) -> tuple[str, str, str] | None:
+    """(name, version, signer fingerprint) of a signature key, else None."""
+    match = _SIGNATURE.fullmatch(key)
+    name = _name(match[1]) if match else None
+    if match is None or name is None or not _is_version(match[2]):
+        return None
+    return name, match[2], match[3]
+
+
+def is_inflight_key(key: str) -> bool:
+    """Whether ``key`` has the shape of a publish's in-flight marker."""
+    return _INFLIGHT.fullmatch(key) is not None

@@ -17,9 +17,9 @@ import contextlib
 import errno
 import hashlib
 import os
+import re
 import shutil
 import stat
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +32,10 @@ __all__ = ["LocalStore"]
 CHUNK = 1 << 23
 SPAN = 1 << 26  # bytes a delivery copies in the kernel before the caller hashes them
 _TMP = "tmp"
+# What modreg itself puts in tmp/: ``<pid>-<32 hex><suffix>``, a file or a staging folder.
+# Only entries of exactly these names and kinds are ever removed from there.
+_TEMP_KINDS = {".tmp": stat.S_ISREG, ".stage": stat.S_ISDIR}
+_TEMP_NAME = re.compile(r"([0-9]+)-[0-9a-f]{32}(\.[a-z]+)")
 
 
 def _fsync_dir(path: Path) -> None:
@@ -62,8 +66,14 @@ class LocalStore:
             raise ValueError(f"store key {key!r} is inside the temp area")
         return self.root.joinpath(*parts)
 
+    @property
+    def address(self) -> str:
+        return str(self.root.resolve())
+
     def temp_path(self, suffix: str = ".tmp") -> Path:
         """A fresh unique path in ``ROOT/tmp/`` (same filesystem as the keys)."""
+        if suffix not in _TEMP_KINDS:  # gc removes only the names in that table
+            raise ValueError(f"temp suffix {suffix!r} is not one of {sorted(_TEMP_KINDS)}")
         tmp = self.root / _TMP
         tmp.mkdir(parents=True, exist_ok=True)
         return tmp / f"{os.getpid()}-{uuid.uuid4().hex}{suffix}"
@@ -111,6 +121,8 @@ class LocalStore:
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 raise IntegrityError(f"{key} in {self.location} is a symlink, not a file") from None
+            if exc.errno in (errno.ENXIO, errno.ENODEV):  # a socket, a device without a driver
+                raise IntegrityError(f"{key} in {self.location} is not a regular file") from None
             raise
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
@@ -204,33 +216,37 @@ class LocalStore:
     def clean_temporaries(self, *, min_age: float) -> tuple[int, builtins.list[str]]:
         """Remove temp files and staging folders of writers that are gone.
 
-        An entry named ``<pid>-...`` belongs to process ``pid`` and is kept while it lives;
-        anything else older than ``min_age`` is removed. Entries of other kinds (a FIFO, a
-        socket) are reported, never opened.
+        Only what modreg writes there is touched: a ``<pid>-<32 hex>.tmp`` file or
+        ``.stage`` folder, kept while process ``pid`` lives. Anything else (another name, a
+        FIFO, a link) is reported, never removed or opened. Every entry names its writer, so
+        ``min_age`` (for backends whose leftovers do not) is not needed here.
         """
         tmp = self.root / _TMP
         if not tmp.is_dir() or tmp.is_symlink():
             return 0, []
         removed, strays = 0, []
-        now = time.time()
         for entry in os.scandir(tmp):
             info = entry.stat(follow_symlinks=False)
-            kind = info.st_mode
-            if not (stat.S_ISDIR(kind) or stat.S_ISREG(kind) or stat.S_ISLNK(kind)):
-                strays.append(f"tmp/{entry.name} is not a file or folder: remove it by hand")
+            owner = _temp_owner(entry.name, info.st_mode)
+            if owner is None:
+                strays.append(f"tmp/{entry.name} is not a temp file of modreg: remove it by hand")
                 continue
-            pid = entry.name.split("-", 1)[0]
-            if pid.isdigit() and _alive(int(pid)):
+            if _alive(owner):
                 continue
-            if not pid.isdigit() and now - info.st_mtime < min_age:
-                continue
-            if stat.S_ISDIR(kind):
+            if stat.S_ISDIR(info.st_mode):
                 shutil.rmtree(entry.path, ignore_errors=True)
             else:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(entry.path)
             removed += 1
         return removed, strays
+
+
+def _temp_owner(name: str, mode: int) -> int | None:
+    """The pid that wrote the temp entry ``name``; None if modreg never writes such an entry."""
+    match = _TEMP_NAME.fullmatch(name)
+    is_kind = _TEMP_KINDS.get(match[2]) if match else None
+    return int(match[1]) if match and is_kind is not None and is_kind(mode) else None
 
 
 def _walk(base: Path, folder: str, *, skip_top: str | None) -> Iterator[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -41,6 +42,11 @@ class MemoryStore(AbstractStore):
 
     def __repr__(self) -> str:
         return f"MemoryStore({self.location!r})"
+
+    @property
+    def address(self) -> str:
+        """``memory://ci`` of another process (or another instance) holds other keys."""
+        return f"{self.location} pid {os.getpid()} store {id(self):x}"
 
     def put_if_absent(self, key: str, source: bytes | Path, *, sha256: str | None = None) -> bool:
         data = source.read_bytes() if isinstance(source, Path) else bytes(source)

@@ -1,4 +1,4 @@
-"""Keys for model signing: EC keys in PEM, their fingerprints, and the trust policy.
+"""Keys for model signing: EC keys in PEM, their fingerprints, and the trusted key files.
 
 A signer is named by the sha256 of its public key's SubjectPublicKeyInfo PEM, the key hint
 ``model_signing`` writes into its bundles. The trust policy is ``MODREG_TRUSTED_KEYS``
@@ -100,7 +100,8 @@ def require_crypto(what: str) -> None:
     """Signing needs the ``sign`` extra; say so instead of failing on an import."""
     import importlib.util
 
-    for package in ("cryptography", "model_signing"):
+    # model-signing 1.1 imports OpenSSL (pyopenssl) without declaring it
+    for package in ("cryptography", "model_signing", "OpenSSL"):
         if importlib.util.find_spec(package) is None:
             raise ConfigError(f"{what} needs the {package} package: pip install 'modreg[sign]'")
 
@@ -143,11 +144,12 @@ def trusted_keys_from_env(
 
     Raises:
         SignatureError: a listed file cannot be used as a key.
+        ConfigError: the variable is set but names no file (``":"``, ``" "``).
     """
     from modreg._config import Settings
 
     paths = Settings.from_env(environ).trusted_keys
-    return load_trusted_keys(list(paths)) if paths else None
+    return None if paths is None else load_trusted_keys(list(paths))
 
 
 def private_key(key_path: Path, password: str | None) -> Any:
