@@ -4,7 +4,7 @@ What it measures (medians of ``--repeat`` runs, baselines measured in the same r
 
 1. Finding the dependents of ``physics/drag@1.0.1`` in a registry of ``--hybrids`` hybrids
    (default 1,000), 20 of which require drag (target <= 50 ms): ``Registry.dependents``
-   alone, and :func:`modreg.dependents.find_dependents` (reverse index + the 20 manifests
+   alone, and :func:`modreg.deps.find_dependents` (reverse index + the 20 manifests
    read to filter ranges), against a scan of every version's manifest, what it would cost
    without the index.
 2. ``modreg sign`` (pull, hash, sign, store) and signature verification (hash the pulled
@@ -94,7 +94,7 @@ def _drag_101(tmp: Path) -> Path:
 
 
 def bench_dependents(tmp: Path, hybrids: int, repeat: int) -> list[tuple[str, str, str]]:
-    from modreg.dependents import find_dependents
+    from modreg.deps.dependents import find_dependents
 
     registry = Registry(tmp / "registry")
     drag = registry.resolve(registry.publish(ROOT / "modules" / "drag").ref)

@@ -50,7 +50,7 @@ def _statuses(report: Any) -> dict[str, str]:
 
 
 def test_same_law_passes_and_no_checks_is_skipped(world: Any, tmp_path: Path) -> None:
-    from modreg.dependents import check_dependents
+    from modreg.deps.dependents import check_dependents
 
     report = check_dependents(world, "physics/drag@1.0.1", data_root=tmp_path)
     assert _statuses(report) == {
@@ -67,7 +67,7 @@ def test_same_law_passes_and_no_checks_is_skipped(world: Any, tmp_path: Path) ->
 def test_a_law_off_by_more_than_the_tolerance_fails_and_ranges_filter(
     world: Any, tmp_path: Path
 ) -> None:
-    from modreg.dependents import check_dependents
+    from modreg.deps.dependents import check_dependents
 
     report = check_dependents(world, "physics/drag@1.1.0", data_root=tmp_path)
     # test/narrow requires <1.1: 1.1.0 is not its concern
@@ -79,7 +79,7 @@ def test_a_law_off_by_more_than_the_tolerance_fails_and_ranges_filter(
 
 
 def test_absent_data_is_skipped_not_failed(world: Any, tmp_path: Path) -> None:
-    from modreg.dependents import check_dependents
+    from modreg.deps.dependents import check_dependents
 
     report = check_dependents(world, "physics/drag@1.1.0", data_root=tmp_path / "elsewhere")
     assert _statuses(report)["test/ball@1.0.0"] == "skip"
@@ -87,7 +87,7 @@ def test_absent_data_is_skipped_not_failed(world: Any, tmp_path: Path) -> None:
 
 
 def test_folder_sources_stand_for_their_published_version(world: Any, tmp_path: Path) -> None:
-    from modreg.dependents import check_dependents
+    from modreg.deps.dependents import check_dependents
 
     src = tmp_path / "repo"
     folder = write_hybrid(
@@ -105,7 +105,7 @@ def test_folder_sources_stand_for_their_published_version(world: Any, tmp_path: 
 
 
 def test_a_cycle_in_requires_is_one_clear_line(world: Any, tmp_path: Path) -> None:
-    from modreg.dependents import check_dependents
+    from modreg.deps.dependents import check_dependents
 
     wires = {"drag.v": "v", "drag.rho": "1.2"}
     a1 = write_hybrid(tmp_path / "a1", world, "test/a", {"drag": "physics/drag"}, wires=wires,
@@ -158,7 +158,7 @@ def test_unknown_version_is_one_error_line(
 
 
 def test_an_unmet_requirement_of_a_dependent_is_reported(world: Any, tmp_path: Path) -> None:
-    from modreg.dependents import check_dependents
+    from modreg.deps.dependents import check_dependents
 
     folder = tmp_path / "repo" / "lost"
     requires = {"physics/drag": ">=1.0.0,<2", "test/gone": ">=1"}  # test/gone never published
@@ -174,7 +174,7 @@ def test_an_unmet_requirement_of_a_dependent_is_reported(world: Any, tmp_path: P
 
 
 def test_yanked_dependents_are_not_checked(world: Any, tmp_path: Path) -> None:
-    from modreg.dependents import find_dependents
+    from modreg.deps.dependents import find_dependents
 
     world.yank("test/plain@1.0.0")
     _, found = find_dependents(world, "physics/drag@1.0.1")

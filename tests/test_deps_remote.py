@@ -24,8 +24,8 @@ def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
 
 
 def test_dependents_and_lock_upgrade(registry: Any, tmp_path: Path) -> None:
-    from modreg.dependents import check_dependents
-    from modreg.lock import upgrade_lock
+    from modreg.deps.dependents import check_dependents
+    from modreg.deps.lock import upgrade_lock
 
     drag_versions(tmp_path, registry, ("1.0.0", None))
     ball = write_hybrid(tmp_path / "ball", registry, "test/ball", {"drag": "physics/drag"},

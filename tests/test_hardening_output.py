@@ -257,7 +257,8 @@ def test_plots_never_read_math_text_or_latex(tmp_path: Path) -> None:
     """Every text artist with module text: ``$...$`` shown as written, even under usetex."""
     import matplotlib
 
-    from modreg.lineage import Lineage, Node, User, plot_lineage, plot_tree
+    from modreg.deps.lineage import Lineage, User, plot_lineage
+    from modreg.deps.tree import Node, plot_tree
 
     node = Node("a$\\frac$", "1.0.0", "sha256:" + "0" * 64, "hybrid")
     node.children = [Node("b$x^{$", "1.0.0", "sha256:" + "1" * 64, "equation", "$>=1$")]
@@ -281,7 +282,7 @@ def test_the_pareto_picture_shows_its_title_as_written(tmp_path: Path) -> None:
 
 
 def test_tree_text_escapes_every_part() -> None:
-    from modreg.lineage import Node, tree_text
+    from modreg.deps.tree import Node, tree_text
 
     root = Node("a\u202e", "1.0.0", "sha256:" + "0" * 64, "hybrid")
     root.children = [Node("b\x1b[2J", "1.0.0", "sha256:" + "1" * 64, "equation", "~=1\u2066")]

@@ -53,7 +53,7 @@ def registry(tmp_path: Path, registry_path: Path) -> Any:
 
 
 def test_tree_walks_locks_down_to_leaves(registry: Any) -> None:
-    from modreg.lineage import dependency_tree, tree_text
+    from modreg.deps.tree import dependency_tree, tree_text
 
     node = dependency_tree(registry, "test/team")
     (ball,) = node.children
@@ -72,7 +72,7 @@ def test_tree_walks_locks_down_to_leaves(registry: Any) -> None:
 
 
 def test_lineage_follows_the_teacher_and_finds_admitting_users(registry: Any) -> None:
-    from modreg.lineage import lineage, lineage_text
+    from modreg.deps.lineage import lineage, lineage_text
 
     item = lineage(registry, "physics/drag@1.0.0")
     assert (item.teacher, item.teacher_in_registry) == ("examples/drag-mlp@0.1.0", True)
@@ -92,7 +92,7 @@ def test_lineage_follows_the_teacher_and_finds_admitting_users(registry: Any) ->
 
 
 def test_a_teacher_digest_the_registry_lacks_is_flagged(registry: Any, tmp_path: Path) -> None:
-    from modreg.lineage import lineage
+    from modreg.deps.lineage import lineage
 
     folder = tmp_path / "drag-1.0.1"
     folder.mkdir()
@@ -106,7 +106,7 @@ def test_a_teacher_digest_the_registry_lacks_is_flagged(registry: Any, tmp_path:
 
 
 def test_a_cycle_in_requires_is_refused(registry: Any, tmp_path: Path) -> None:
-    from modreg.lineage import dependency_tree
+    from modreg.deps.tree import dependency_tree
 
     a1 = write_hybrid(tmp_path / "a1", registry, "test/a", {"drag": "physics/drag"}, wires=WIRES)
     registry.publish(a1)

@@ -40,7 +40,7 @@ def _pins(folder: Path) -> dict[str, str]:
 def test_a_missing_lock_is_written_at_the_newest_versions(
     ball: Path, registry: Any, tmp_path: Path
 ) -> None:
-    from modreg.lock import write_lock
+    from modreg.deps.lock import write_lock
 
     drag_versions(tmp_path, registry, ("1.0.1", "good"))
     (ball / "modreg.lock").unlink()
@@ -51,7 +51,7 @@ def test_a_missing_lock_is_written_at_the_newest_versions(
 
 
 def test_a_valid_lock_is_left_alone(ball: Path, registry: Any, tmp_path: Path) -> None:
-    from modreg.lock import write_lock
+    from modreg.deps.lock import write_lock
 
     drag_versions(tmp_path, registry, ("1.0.1", "good"))
     before = (ball / "modreg.lock").read_bytes()
@@ -61,7 +61,7 @@ def test_a_valid_lock_is_left_alone(ball: Path, registry: Any, tmp_path: Path) -
 
 
 def test_a_pin_outside_a_narrowed_range_is_refreshed(ball: Path, registry: Any, tmp_path: Path):
-    from modreg.lock import write_lock
+    from modreg.deps.lock import write_lock
 
     drag_versions(tmp_path, registry, ("1.0.1", "good"))
     text = (ball / "modreg.yaml").read_text().replace(">=1.0.0,<2", ">=1.0.1,<2")
@@ -80,7 +80,7 @@ def test_a_pin_outside_a_narrowed_range_is_refreshed(ball: Path, registry: Any, 
 def test_a_lock_naming_bytes_the_registry_lacks_is_refused(
     ball: Path, registry: Any, edit: dict[str, str], message: str
 ) -> None:
-    from modreg.lock import write_lock
+    from modreg.deps.lock import write_lock
 
     lock = json.loads((ball / "modreg.lock").read_text())
     lock["modules"]["physics/drag"] |= edit
@@ -92,7 +92,7 @@ def test_a_lock_naming_bytes_the_registry_lacks_is_refused(
 
 
 def test_upgrade_skips_a_version_whose_checks_fail(ball: Path, registry: Any, tmp_path: Path):
-    from modreg.lock import upgrade_lock
+    from modreg.deps.lock import upgrade_lock
 
     drag_versions(tmp_path, registry, ("1.0.1", "good"), ("1.1.0", "off"))
     result = upgrade_lock(ball, registry, data_root=tmp_path)
@@ -105,7 +105,7 @@ def test_upgrade_skips_a_version_whose_checks_fail(ball: Path, registry: Any, tm
 def test_upgrade_leaves_the_lock_alone_when_nothing_passes(
     ball: Path, registry: Any, tmp_path: Path, registry_path: Path
 ) -> None:
-    from modreg.lock import upgrade_lock
+    from modreg.deps.lock import upgrade_lock
 
     drag_versions(tmp_path, registry, ("1.1.0", "off"))
     before, stored = (ball / "modreg.lock").read_bytes(), snapshot(registry_path)
@@ -116,14 +116,14 @@ def test_upgrade_leaves_the_lock_alone_when_nothing_passes(
 
 
 def test_upgrade_of_a_module_not_required_is_refused(ball: Path, registry: Any) -> None:
-    from modreg.lock import upgrade_lock
+    from modreg.deps.lock import upgrade_lock
 
     with pytest.raises(DependencyError, match=r"does not require 'physics/gravity'"):
         upgrade_lock(ball, registry, name="physics/gravity")
 
 
 def test_only_hybrids_have_locks(tmp_path: Path, registry: Any) -> None:
-    from modreg.lock import write_lock
+    from modreg.deps.lock import write_lock
 
     with pytest.raises(InvalidModule, match="only hybrids"):
         write_lock(tmp_path / "drag-1.0.0", registry)

@@ -18,7 +18,7 @@ import pytest
 import modreg._index as index
 import modreg._maintenance as maintenance
 from modreg._records import RECORD_LIMIT
-from modreg.lineage import users_of
+from modreg.deps.lineage import users_of
 from modreg.errors import NotARegistry, StoreError
 from modreg.registry import Registry
 from modreg.store._keys import INDEX_LOG, MARKER, SNAPSHOT_MAX, object_key, snapshot_key

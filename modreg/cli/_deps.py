@@ -1,6 +1,6 @@
 """Commands over dependencies and trust: check dependents, lock, tree, lineage, sign, signatures.
 
-Thin functions over :mod:`modreg.dependents`, :mod:`modreg.lock`, :mod:`modreg.lineage` and
+Thin functions over :mod:`modreg.deps` (dependents, lock, lineage, tree) and
 :mod:`modreg.signing`; heavy imports happen inside them so ``modreg --help`` stays instant.
 Every line that quotes a module (names, ranges, provenance, check messages, signature
 verdicts) is printed through :func:`~modreg.cli._render.echo`, terminal-safe.
@@ -21,7 +21,7 @@ from modreg.cli._options import JsonOption, RegistryOption
 from modreg.cli._render import echo
 
 if TYPE_CHECKING:
-    from modreg.dependents import Progress
+    from modreg.deps.dependents import Progress
     from modreg.registry import Registry
 
 __all__ = [
@@ -81,8 +81,8 @@ def check_dependents(
     ] = None,
 ) -> None:
     """Rebuild every hybrid whose range admits REF with it; re-run their checks."""
-    from modreg.dependents import check_dependents as run
-    from modreg.dependents import failing_lines
+    from modreg.deps.dependents import check_dependents as run
+    from modreg.deps.dependents import failing_lines
 
     with _progress(not as_json) as progress:
         report = run(_registry(registry), ref, sources=in_, data_root=data_root, progress=progress)
@@ -117,8 +117,8 @@ def lock(
     as_json: JsonOption = False,
 ) -> None:
     """Write or refresh DIR/modreg.lock; --upgrade [NAME] moves pins the checks allow."""
+    from modreg.deps.lock import upgrade_lock, write_lock
     from modreg.errors import ConfigError
-    from modreg.lock import upgrade_lock, write_lock
 
     store = _registry(registry)
     if name is not None and not upgrade:
@@ -148,7 +148,7 @@ def tree(
     png: PngOption = None,
 ) -> None:
     """Show a module's dependencies: versions, digests, the ranges that admit them."""
-    from modreg.lineage import dependency_tree, plot_tree, tree_text
+    from modreg.deps.tree import dependency_tree, plot_tree, tree_text
 
     node = dependency_tree(_registry(registry), ref)
     if png is not None:
@@ -166,8 +166,8 @@ def lineage(
     png: PngOption = None,
 ) -> None:
     """Show where a module comes from (teacher, data, run, tool) and what uses it."""
-    from modreg.lineage import lineage as trace
-    from modreg.lineage import lineage_text, plot_lineage
+    from modreg.deps.lineage import lineage as trace
+    from modreg.deps.lineage import lineage_text, plot_lineage
 
     item = trace(_registry(registry), ref)
     if png is not None:

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from packaging.version import Version
 
+from modreg.deps.lock import hybrid_checks, read_lock, resolve_requires, write_pins
+from modreg.deps.tree import dependency_tree, published_requires
 from modreg.errors import ModregError
 from modreg.spec.names import parse_spec
 
@@ -129,32 +131,6 @@ def _admits(spec: str, version: str) -> bool:
     return parse_spec(spec).admits(Version(version), yanked=False)
 
 
-def published_requires(registry: Registry, refs: Sequence[str]) -> dict[str, dict[str, str]]:
-    """``requires`` of each published version.
-
-    Only ``requires`` is needed to filter by range, and a stored manifest was validated at
-    publish and is checked against its hash as it is delivered: so the text is read with
-    the C YAML loader (safe, no tags) instead of the full manifest model, and every file
-    lands in one temporary folder. Both cut the cost per dependent several times over.
-    """
-    import yaml
-
-    from modreg._content import MANIFEST_FILE
-
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    found: dict[str, dict[str, str]] = {}
-    with tempfile.TemporaryDirectory(prefix="modreg-requires-") as tmp:
-        for index, ref in enumerate(refs):
-            record = registry.resolve(ref)
-            entry = next(e for e in record.files if e.path == MANIFEST_FILE)
-            target = Path(tmp) / f"{index}.yaml"
-            registry.deliver(entry, target)
-            data = yaml.load(target.read_bytes(), Loader=loader)
-            requires = data.get("requires") if isinstance(data, dict) else None
-            found[ref] = {str(k): str(v) for k, v in (requires or {}).items()}
-    return found
-
-
 def _registry_dependents(registry: Registry, record: VersionRecord) -> list[Dependent]:
     pairs: list[tuple[str, str]] = registry.dependents(record.name)
     yanked = {name: registry.versions(name) for name in {n for n, _ in pairs}}
@@ -235,8 +211,6 @@ def _rebuild_and_check(
     registry: Registry, dependent: Dependent, record: VersionRecord, data_root: Path
 ) -> CheckReport:
     """The dependent's checks with ``record`` forced into a copy of its lock."""
-    from modreg.lineage import dependency_tree
-    from modreg.lock import hybrid_checks, read_lock, resolve_requires, write_pins
     from modreg.spec.manifest import load_manifest
 
     source = dependent.folder or registry.pull(dependent.ref).path

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from packaging.version import Version
 
 from modreg._content import LOCK_FILE
+from modreg.deps.tree import dependency_tree
 from modreg.errors import DependencyError, InvalidModule, ModregError, ModuleNotFound
 from modreg.spec.graph import LockedModule, LockFile, dump_lock, parse_lock
 from modreg.spec.manifest import Manifest, load_manifest
@@ -200,7 +201,6 @@ def write_lock(directory: str | Path, registry: Registry) -> LockResult:
     assert manifest.requires is not None
     old = read_lock(folder)
     pins = resolve_requires(registry, manifest.requires, owner=manifest.ref, pins=old)
-    from modreg.lineage import dependency_tree
 
     dependency_tree(registry, manifest.ref, pins, manifest.requires)  # a cycle: nothing written
     result = LockResult(folder, pins, _diff(old, pins))
