@@ -53,11 +53,11 @@ from rich.console import Console
 from rich.table import Table
 
 from modreg._content import FileEntry, hash_file, tree_digest
-from modreg._index import IndexEntry, write_snapshot
 from modreg.registry import Registry, VersionRecord
+from modreg.registry._index import IndexEntry, write_snapshot
+from modreg.registry._keys import MARKER, record_key
 from modreg.spec.archs import MLPSpec, expected_tensors
 from modreg.store import LocalStore
-from modreg.store._keys import MARKER, record_key
 
 MB = 1_000_000
 SMALL_NAME = "bench/mlp-100k"

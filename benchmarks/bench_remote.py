@@ -53,7 +53,7 @@ from bench_registry import (  # noqa: E402
 )
 
 from modreg.registry import Registry  # noqa: E402
-from modreg.store._keys import MARKER, object_key, record_key  # noqa: E402
+from modreg.registry._keys import MARKER, object_key, record_key  # noqa: E402
 from tests._s3 import BUCKET, WeedServer  # noqa: E402
 
 console = Console(width=120)

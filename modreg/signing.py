@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from modreg._content import MANIFEST_FILE
-from modreg._records import check_identity
 from modreg.errors import IntegrityError, ModuleNotFound, SignatureError
+from modreg.registry._records import check_identity
 from modreg.trust import (
     HASHES,
     Digests,

@@ -16,10 +16,9 @@ from typing import Any
 import pytest
 
 import modreg
-from modreg import _index
 from modreg.errors import StoreError
-from modreg.registry import Registry
-from modreg.store._keys import object_key, record_key, yank_key
+from modreg.registry import Registry, _index
+from modreg.registry._keys import object_key, record_key, yank_key
 from tests._helpers import run_cli, write_keypair, write_network_module
 
 _backends = pytest.importorskip("tests._backends")
@@ -178,3 +177,47 @@ def test_a_damaged_cache_entry_is_dropped_and_fetched_again(
         record.digest
     )
     shutil.rmtree(tmp_path / "c")
+
+
+# -- repair: damaged objects come back from a healthy registry -------------------------------
+def test_verify_repair_restores_damaged_and_missing_objects(
+    backend: Any, tmp_path: Path, capsys: Any
+) -> None:
+    healthy = Registry(tmp_path / "healthy")
+    for version in ("1.0.0", "1.1.0"):
+        healthy.publish(write_network_module(tmp_path / version, version=version, seed=1))
+    damaged = backend.registry()
+    for ref in healthy.refs():
+        healthy.copy(ref, damaged)
+    record = damaged.resolve("test/net@1.0.0")
+    weights = next(e for e in record.files if e.path == "weights.safetensors")
+    manifest = next(e for e in record.files if e.path == "modreg.yaml")
+    backend.put_raw(object_key(weights.sha256), b"junk")
+    backend.delete_raw(object_key(manifest.sha256))
+    assert not damaged.verify().ok
+    assert not healthy.copy("test/net@1.0.0", damaged).created  # copy alone cannot fix it
+    args = ["verify", "--registry", backend.location]
+    code, out, err = run_cli([*args, "--repair", "--from", str(tmp_path / "healthy")], capsys)
+    assert code == 0, out + err
+    assert err.count("repaired object") == 2 and out.endswith(": ok\n")
+    pulled = backend.registry().pull("test/net@1.0.0", to=tmp_path / "pulled")
+    assert pulled.digest == record.digest
+
+
+def test_repair_never_takes_bytes_the_record_does_not_name(backend: Any, tmp_path: Path) -> None:
+    other = Registry(tmp_path / "other")  # holds other bytes under the same version
+    other.publish(write_network_module(tmp_path / "o", seed=7))
+    registry = backend.registry()
+    record = registry.resolve(registry.publish(write_network_module(tmp_path / "r")).ref)
+    weights = next(e for e in record.files if e.path == "weights.safetensors")
+    backend.put_raw(object_key(weights.sha256), b"junk")
+    report = registry.repair(other)
+    assert report.repaired == [] and len(report.problems) == 1
+    assert "weights.safetensors" in report.problems[0].key
+    assert not registry.verify().ok
+
+
+def test_repair_needs_its_source(tmp_path: Path, capsys: Any) -> None:
+    Registry(tmp_path / "r").publish(write_network_module(tmp_path / "src"))
+    code, _, err = run_cli(["verify", "--registry", str(tmp_path / "r"), "--repair"], capsys)
+    assert code == 2 and "--repair and --from REGISTRY go together" in err

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
-import modreg._index as index
-import modreg._maintenance as maintenance
-from modreg._records import RECORD_LIMIT
+import modreg.registry._index as index
+import modreg.registry._maintenance as maintenance
 from modreg.deps.lineage import users_of
 from modreg.errors import NotARegistry, StoreError
 from modreg.registry import Registry
-from modreg.store._keys import INDEX_LOG, MARKER, SNAPSHOT_MAX, object_key, snapshot_key
+from modreg.registry._keys import INDEX_LOG, MARKER, SNAPSHOT_MAX, object_key, snapshot_key
+from modreg.registry._records import RECORD_LIMIT
 
 from ._backends import BACKENDS, Backend, make_backend
 from ._helpers import run_cli, write_network_module

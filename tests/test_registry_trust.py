@@ -19,8 +19,8 @@ import yaml
 import modreg
 from modreg.errors import ConfigError, IntegrityError, SignatureError
 from modreg.registry import Registry
+from modreg.registry._keys import record_key, signature_prefix
 from modreg.store import MemoryStore
-from modreg.store._keys import record_key, signature_prefix
 from tests._helpers import run_cli, write_keypair
 
 _backends = pytest.importorskip("tests._backends")

@@ -11,11 +11,11 @@ import json
 import threading
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-import modreg._maintenance as maintenance
-from modreg._records import VersionRecord
+import modreg.registry._maintenance as maintenance
 from modreg.errors import (
     IntegrityError,
     InvalidVersion,
@@ -24,9 +24,10 @@ from modreg.errors import (
     StoreError,
     VersionExists,
 )
-from modreg.registry import Registry
+from modreg.registry import Registry, _protocol
+from modreg.registry._keys import GC_LOCK, INDEX_LOG, INDEX_SNAPSHOT, object_key, record_key
+from modreg.registry._records import VersionRecord
 from modreg.store import MemoryStore
-from modreg.store._keys import GC_LOCK, INDEX_LOG, INDEX_SNAPSHOT, object_key, record_key
 
 from ._backends import BACKENDS, Backend, make_backend
 from ._helpers import write_network_module
@@ -159,7 +160,7 @@ def test_malformed_index_entries_are_skipped(backend: Backend, tmp_path: Path) -
 def test_index_compacts_into_a_snapshot(
     backend: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import modreg._index as index
+    import modreg.registry._index as index
 
     monkeypatch.setattr(index, "COMPACT_AFTER", 2)
     monkeypatch.setattr(index, "CLOCK_SKEW", -3600.0)  # every key counts as old enough
@@ -272,15 +273,16 @@ def test_gc_spares_objects_of_a_publish_in_flight(
 
         entry = hash_file(killed / name)
         registry.store.put_if_absent(object_key(entry.sha256), killed / name)
-    put_object = Registry._put_object
+    put_object = _protocol.put_object
     collected: list[tuple[int, int]] = []
 
-    def put_then_gc(self: Registry, source: Path, entry: object) -> None:
-        put_object(self, source, entry)  # type: ignore[arg-type]
+    def put_then_gc(store: Any, source: Path, entry: Any) -> bool:
+        written = put_object(store, source, entry)
         if source.name == "weights.safetensors":
             collected.append(backend.registry().gc(min_age=0))
+        return written
 
-    monkeypatch.setattr(Registry, "_put_object", put_then_gc)
+    monkeypatch.setattr(_protocol, "put_object", put_then_gc)
     registry.publish(_src(tmp_path, "again"))
     assert collected == [(0, 0)]
     registry.pull("test/net@1.0.0", to=tmp_path / "out")
@@ -290,8 +292,6 @@ def test_gc_spares_objects_of_a_publish_in_flight(
 def test_publish_waits_for_a_running_gc(
     backend: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import modreg.registry as registry_module
-
     registry = backend.registry()
     registry.claim()
     registry.store.put_if_absent(GC_LOCK, b"{}")
@@ -301,7 +301,7 @@ def test_publish_waits_for_a_running_gc(
         waited.append(seconds)
         registry.store.delete(GC_LOCK)
 
-    monkeypatch.setattr(registry_module.time, "sleep", sleep)
+    monkeypatch.setattr(_protocol.time, "sleep", sleep)
     assert registry.publish(_src(tmp_path, "a")).created
     assert len(waited) == 1
     registry.store.put_if_absent(GC_LOCK, b"{}")

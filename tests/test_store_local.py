@@ -16,7 +16,7 @@ import modreg.store.local as local
 from modreg.errors import IntegrityError, InvalidModule, NotARegistry
 from modreg.module import Module
 from modreg.registry import Registry
-from modreg.store._keys import object_key
+from modreg.registry._keys import object_key
 
 from ._helpers import write_network_module
 

@@ -12,10 +12,10 @@ import pytest
 from modreg._content import FileEntry, hash_file, tree_digest
 from modreg.errors import IntegrityError
 from modreg.registry import Registry
+from modreg.registry._deliver import deliver
+from modreg.registry._keys import object_key
 from modreg.store import LocalStore
 from modreg.store import local as local_store
-from modreg.store._deliver import deliver
-from modreg.store._keys import object_key
 
 from ._helpers import write_network_module
 

@@ -18,8 +18,8 @@ import pytest
 import modreg.store.s3 as s3
 from modreg._content import hash_file
 from modreg.errors import ConfigError, IntegrityError, OfflineError, VersionExists
-from modreg.registry import Registry
-from modreg.store._keys import object_key
+from modreg.registry import Registry, _protocol
+from modreg.registry._keys import object_key
 
 from ._helpers import run_cli, write_network_module
 from ._s3 import BUCKET, WeedServer
@@ -162,17 +162,18 @@ def test_server_killed_mid_publish_then_retry(
         monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
         location = _location()
         src = write_network_module(tmp_path / "src")
-        real = Registry._put_object
+        real = _protocol.put_object
 
-        def put_then_crash(self: Registry, source: Path, entry: Any) -> None:
-            real(self, source, entry)
+        def put_then_crash(store: Any, source: Path, entry: Any) -> bool:
+            written = real(store, source, entry)
             server.stop()
+            return written
 
-        monkeypatch.setattr(Registry, "_put_object", put_then_crash)
+        monkeypatch.setattr(_protocol, "put_object", put_then_crash)
         code, out, err = run_cli(["publish", str(src), "--registry", location], capsys)
         assert code == 1 and out == ""
         assert err.startswith("error: cannot reach the S3 endpoint") and err.count("\n") == 1
-        monkeypatch.setattr(Registry, "_put_object", real)
+        monkeypatch.setattr(_protocol, "put_object", real)
         server.start()
         code, out, err = run_cli(["publish", str(src), "--registry", location], capsys)
         assert code == 0 and out.startswith("published test/net@1.0.0")

@@ -136,13 +136,36 @@ def verify(
     signatures: Annotated[
         bool, typer.Option("--signatures", help="Also check every stored signature.")
     ] = False,
+    repair: Annotated[
+        bool,
+        typer.Option(
+            "--repair", help="First restore damaged or missing objects from --from REGISTRY."
+        ),
+    ] = False,
+    source: Annotated[
+        str | None,
+        typer.Option(
+            "--from", help="A registry (path or URI) holding the same versions, for --repair."
+        ),
+    ] = None,
 ) -> None:
     """Re-hash every stored object and check every record; exit 1 on any damage."""
+    if repair != (source is not None):
+        raise typer.BadParameter("--repair and --from REGISTRY go together", param_hint="--from")
     store = _registry(registry)
+    repaired: list[str] = []
+    if source is not None:
+        restored = store.repair(_registry(source))
+        repaired = restored.repaired
+        for line in repaired if not as_json else []:
+            echo(f"repaired {line}", err=True)
+        for problem in restored.problems if not as_json else []:
+            echo(f"not repaired {problem.key}: {problem.problem}", err=True)
     report = store.verify()
     if as_json:
         data = {
             "ok": report.ok,
+            "repaired": repaired,
             "objects": report.objects,
             "records": report.records,
             "temporaries_removed": report.temporaries_removed,

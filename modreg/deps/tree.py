@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modreg._content import LOCK_FILE, MANIFEST_FILE
-from modreg._records import check_identity
 from modreg._text import safe_text
 from modreg.deps._draw import box_text, draw
 from modreg.errors import DependencyError, ModuleNotFound
+from modreg.registry._records import check_identity
 from modreg.spec.graph import LockedModule, parse_lock
 
 if TYPE_CHECKING:

@@ -45,7 +45,14 @@ class Store(Protocol):
     """Exclusive-create key/value storage: the seam every registry backend implements."""
 
     location: str
-    local_root: Path | None  # the directory a local store lives in; None for remote ones
+    remote: bool  # reads cost a round trip: the registry caches and parallelises them
+
+    def scratch_dir(self) -> Path | None:
+        """A fresh private folder on the store's own filesystem, for staging a publish
+        (files staged there are linked into place, not copied); None if it has none."""
+
+    def contains(self, path: Path) -> bool:
+        """Whether the local ``path`` lies inside the store (a pull must not write there)."""
 
     @property
     def address(self) -> str:
@@ -103,11 +110,17 @@ class AbstractStore:
     """Default ranged reads in terms of ``get``; backends override them to go faster."""
 
     location: str
-    local_root: Path | None = None
+    remote: bool = True
 
     @property
     def address(self) -> str:
         return self.location
+
+    def scratch_dir(self) -> Path | None:
+        return None
+
+    def contains(self, path: Path) -> bool:
+        return False
 
     def get(
         self, key: str, *, start: int = 0, length: int | None = None, limit: int | None = None

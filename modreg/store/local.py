@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+from modreg._process import alive
 from modreg.errors import IntegrityError, StoreError
 from modreg.store._base import KeyInfo, pwrite_all
 
@@ -52,7 +53,7 @@ class LocalStore:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).expanduser()
         self.location = str(self.root)
-        self.local_root: Path | None = self.root
+        self.remote = False
 
     def __repr__(self) -> str:
         return f"LocalStore({self.location!r})"
@@ -69,6 +70,19 @@ class LocalStore:
     @property
     def address(self) -> str:
         return str(self.root.resolve())
+
+    def scratch_dir(self) -> Path:
+        """A fresh folder in ``ROOT/tmp/``: staged files link into place without a copy."""
+        path = self.temp_path(".stage")
+        path.mkdir()
+        return path
+
+    def contains(self, path: Path) -> bool:
+        """Whether ``path`` lies inside this store's directory."""
+        try:
+            return path.resolve().is_relative_to(self.root.resolve())
+        except OSError:
+            return False
 
     def temp_path(self, suffix: str = ".tmp") -> Path:
         """A fresh unique path in ``ROOT/tmp/`` (same filesystem as the keys)."""
@@ -107,8 +121,12 @@ class LocalStore:
             raise StoreError(_os_message(exc, self.location)) from exc
 
     def delete(self, key: str) -> None:
+        path = self._path(key)
+        if path.is_dir() and not path.is_symlink():  # damage where a file belongs (repair)
+            shutil.rmtree(path, ignore_errors=True)
+            return
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(self._path(key))
+            os.unlink(path)
 
     # -- reads -------------------------------------------------------------------------------
     def _open(self, key: str) -> int | None:
@@ -231,7 +249,7 @@ class LocalStore:
             if owner is None:
                 strays.append(f"tmp/{entry.name} is not a temp file of modreg: remove it by hand")
                 continue
-            if _alive(owner):
+            if alive(owner):
                 continue
             if stat.S_ISDIR(info.st_mode):
                 shutil.rmtree(entry.path, ignore_errors=True)
@@ -270,18 +288,6 @@ def _link_exclusive(tmp: Path, final: Path) -> bool:
     except FileExistsError:
         return False
     _fsync_dir(final.parent)
-    return True
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True
 
 

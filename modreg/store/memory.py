@@ -2,7 +2,9 @@
 
 It keeps the same promises as the other backends (exclusive creates under threads, checksums
 on write), so the contract suite holds it to them like any other. ``memory://NAME`` opens a
-store shared by every registry of this process that names it.
+store shared by every registry of this process that names it. It counts as ``remote`` (the
+registry puts its cache in front, as for S3), so it is also the twin that remote behaviour
+is tested on without a server.
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ class MemoryStore(AbstractStore):
 
     def __init__(self, name: str = "") -> None:
         self.location = f"memory://{name}"
-        self.local_root = None
         self._values: dict[str, tuple[bytes, float]] = {}
         self._sorted: list[str] = []
         self._lock = threading.Lock()

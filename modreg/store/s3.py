@@ -69,7 +69,6 @@ class S3Store(AbstractStore):
         self.prefix = prefix.strip("/")
         self._root = f"{self.prefix}/" if self.prefix else ""
         self.location = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
-        self.local_root = None
         if client is not None:
             vars(self)["client"] = client
 

@@ -14,9 +14,9 @@ import uuid
 from pathlib import Path
 
 from modreg._content import file_matches
-from modreg._records import VersionRecord
 from modreg.errors import IntegrityError, InvalidModule, ModregError
 from modreg.module import Module
+from modreg.registry._records import VersionRecord
 
 __all__ = [
     "copy_regular",

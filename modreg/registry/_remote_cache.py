@@ -28,9 +28,9 @@ from pathlib import Path
 
 from modreg._content import FileEntry
 from modreg.errors import IntegrityError, OfflineError
+from modreg.registry._deliver import deliver
+from modreg.registry._keys import MARKER, object_key
 from modreg.store import LocalStore, Store
-from modreg.store._deliver import deliver
-from modreg.store._keys import MARKER, object_key
 from modreg.store.local import copy_file
 
 __all__ = ["RemoteCache"]

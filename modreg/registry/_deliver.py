@@ -23,8 +23,8 @@ from blake3 import blake3
 
 from modreg._content import FileEntry
 from modreg.errors import IntegrityError
+from modreg.registry._keys import object_key
 from modreg.store._base import Store
-from modreg.store._keys import object_key
 
 __all__ = ["deliver", "hash_key"]
 

@@ -16,9 +16,17 @@ from typing import Any
 from modreg._content import FileEntry, is_hex_digest, tree_digest
 from modreg.errors import IntegrityError
 
-__all__ = ["RECORD_LIMIT", "RECORD_SCHEMA", "VersionRecord", "check_identity", "parse_record"]
+__all__ = [
+    "RECORD_LIMIT",
+    "RECORD_SCHEMA",
+    "SIGNATURE_LIMIT",
+    "VersionRecord",
+    "check_identity",
+    "parse_record",
+]
 
 RECORD_LIMIT = 1 << 20  # a record lists a handful of files: a megabyte is already absurd
+SIGNATURE_LIMIT = 1 << 20  # a signature bundle, or a yank marker, is read up to this size
 
 RECORD_SCHEMA = 2  # 2: files carry a blake3 hash; 1 (sha256 only) is still read
 _RECORD_FIELDS = frozenset(

@@ -37,31 +37,16 @@ import os
 import re
 import shutil
 import tempfile
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from packaging.version import InvalidVersion as _BadVersion
 from packaging.version import Version
 
-from modreg import _index
 from modreg._config import Settings
 from modreg._content import MANIFEST_FILE, FileEntry, bytes_match
-from modreg._folders import (
-    copy_regular,
-    install,
-    occupied,
-    regular_files,
-    validated,
-    verified_copy,
-    within,
-)
-from modreg._index import IndexEntry
-from modreg._records import RECORD_LIMIT, VersionRecord, check_identity, parse_record
-from modreg._remote_cache import RemoteCache
 from modreg.errors import (
     IntegrityError,
     InvalidModule,
@@ -71,16 +56,22 @@ from modreg.errors import (
     VersionExists,
 )
 from modreg.module import Module
-from modreg.spec.names import ModuleRef, parse_name, parse_version
-from modreg.store import Store, open_store
-from modreg.store._deliver import deliver, hash_key
-from modreg.store._keys import (
-    GC_LOCK,
-    INFLIGHT,
+from modreg.registry import _index, _protocol
+from modreg.registry._deliver import deliver
+from modreg.registry._folders import (
+    copy_regular,
+    install,
+    occupied,
+    regular_files,
+    validated,
+    verified_copy,
+)
+from modreg.registry._index import IndexEntry
+from modreg.registry._keys import (
     MARKER,
-    dependent_key,
     dependents_prefix,
     object_key,
+    parse_dependent_key,
     parse_record_key,
     record_key,
     record_prefix,
@@ -88,18 +79,25 @@ from modreg.store._keys import (
     signature_prefix,
     yank_key,
 )
+from modreg.registry._protocol import ORPHAN_AGE_SECONDS, version_of
+from modreg.registry._records import (
+    RECORD_LIMIT,
+    SIGNATURE_LIMIT,
+    VersionRecord,
+    check_identity,
+    parse_record,
+)
+from modreg.registry._remote_cache import RemoteCache
+from modreg.spec.names import ModuleRef, parse_name, parse_version
+from modreg.store import Store, open_store
 
 if TYPE_CHECKING:
-    from modreg._maintenance import VerifyReport
+    from modreg.registry._maintenance import RepairReport, VerifyReport
     from modreg.spec.manifest import Manifest
     from modreg.trust import TrustPolicy
 
 __all__ = ["ListEntry", "PublishResult", "Registry", "VersionRecord"]
 
-ORPHAN_AGE_SECONDS = 3600.0
-GC_LOCK_STALE = 600.0  # a gc lock older than this was left by a gc that died
-GC_WAIT = 120.0  # how long a publish waits for a running gc before giving up
-SIGNATURE_LIMIT = 1 << 20
 _SIGNER = re.compile(r"[0-9a-f]{1,128}")
 _KNOWN_PREFIXES = (
     MARKER,
@@ -171,7 +169,7 @@ class Registry:
         self._trust = trust
         self._cache = (
             RemoteCache(self.settings.store_cache, self.store, offline=self.offline)
-            if self.store.local_root is None
+            if self.store.remote
             else None
         )
 
@@ -283,14 +281,18 @@ class Registry:
                 manifest = module.manifest
                 if not marked.result():
                     self._mark()
+                requires = list(manifest.requires or {})
                 existing = self._existing(manifest.name, manifest.version, module.digest)
                 if existing is not None:
-                    self._repair(module, staged)  # an identical republish restores damage
+                    self._restore(module, staged)  # an identical republish restores damage
                     record = self.resolve(f"{existing.name}@{existing.version}")
-                    self._finish(record, manifest)  # and what a failed publish left undone
+                    _protocol.complete(self.store, record, requires)  # what a failure left
                     return existing
-                with self._inflight([e.sha256 for e in module.files]):
-                    puts = [pool.submit(self._put_object, staged / e.path, e) for e in module.files]
+                with _protocol.inflight(self.store, [e.sha256 for e in module.files]):
+                    puts = [
+                        pool.submit(_protocol.put_object, self.store, staged / e.path, e)
+                        for e in module.files
+                    ]
                     for put in puts:
                         put.result()
                     record = VersionRecord(
@@ -302,21 +304,20 @@ class Registry:
                         files=module.files,
                         published=_now(),
                     )
-                    key, data = record_key(manifest.name, manifest.version), record.to_json()
-                    if not self.store.put_if_absent(key, data):
-                        winner = self.store.get(key, limit=RECORD_LIMIT) or b""
-                        if winner != data:  # another publisher won the race
+                    winner = _protocol.commit(self.store, record)
+                    if winner is not None:
+                        if winner != record.to_json():  # another publisher won the race
                             return self._compare(
                                 manifest.name, manifest.version, module.digest, winner
                             )
                         # Exactly our bytes: a retried request whose first try had landed,
                         # or an identical racer in the same second. Either way the version's
                         # index and dependency keys must exist.
-                        self._finish(record, manifest)
+                        _protocol.complete(self.store, record, requires)
                         return PublishResult(
                             manifest.name, manifest.version, module.digest, created=False
                         )
-                    self._after_commit(record, manifest)
+                    _protocol.after_commit(self.store, record, requires)
         return PublishResult(manifest.name, manifest.version, module.digest, created=True)
 
     @contextlib.contextmanager
@@ -328,102 +329,18 @@ class Registry:
         if names is None:
             scan_module(directory)  # raises the precise error for what does not belong there
             raise InvalidModule(f"{str(directory)!r} holds entries that are not regular files")
-        local = self.store.local_root is not None
-        staging = (
-            self.store.temp_path(".stage")  # type: ignore[attr-defined]
-            if local
-            else Path(tempfile.mkdtemp(prefix="modreg-stage-"))
-        )
+        staging = self.store.scratch_dir() or Path(tempfile.mkdtemp(prefix="modreg-stage-"))
         try:
-            staging.mkdir(exist_ok=True)
             for name in names:
                 copy_regular(directory / name, staging / name)
             yield staging
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
-    def _put_object(self, source: Path, entry: FileEntry) -> None:
-        key = object_key(entry.sha256)
-        if self.store.put_if_absent(key, source, sha256=entry.sha256):
-            return
-        found = self.store.head(key)  # present already: repair it if it is not what we hold
-        intact = found is not None and found.size == entry.size
-        if intact and self.store.local_root is not None:
-            hashed = hash_key(self.store, key)
-            intact = hashed is not None and hashed.sha256 == entry.sha256
-        if not intact:
-            self.store.delete(key)
-            self.store.put_if_absent(key, source, sha256=entry.sha256)
-
-    def _repair(self, module: Module, staged: Path) -> None:
-        with self._inflight([e.sha256 for e in module.files]):
+    def _restore(self, module: Module, staged: Path) -> None:
+        with _protocol.inflight(self.store, [e.sha256 for e in module.files]):
             for entry in module.files:
-                self._put_object(staged / entry.path, entry)
-
-    def _after_commit(
-        self, record: VersionRecord, manifest: Manifest, *, index: bool = True
-    ) -> None:
-        if index:
-            _index.append_entry(
-                self.store,
-                IndexEntry(record.name, record.version, record.digest, record.kind, record.summary),
-            )
-        for dependency in sorted(manifest.requires or {}):
-            self.store.put_if_absent(dependent_key(dependency, record.name, record.version), b"")
-
-    def _finish(self, record: VersionRecord, manifest: Manifest) -> None:
-        """Complete a committed version: its index entry (yank included), dependency keys.
-
-        A publish that failed after its commit point (a full disk, a dropped connection)
-        left the version resolvable but maybe unlisted; the retry, a no-op otherwise, ends
-        here. The index is read once, and written only where it lacks the version.
-        """
-        yanked = self.store.head(yank_key(record.name, record.version)) is not None
-        listed = {
-            e.yanked
-            for e in _index.read_index(self.store)
-            if (e.name, e.version) == (record.name, record.version)
-        }
-        if not listed:
-            self._after_commit(record, manifest)
-        else:
-            self._after_commit(record, manifest, index=False)
-        if yanked and True not in listed:
-            self._index_yank(record)
-
-    def _index_yank(self, record: VersionRecord) -> None:
-        _index.append_entry(
-            self.store,
-            IndexEntry(
-                record.name, record.version, record.digest, record.kind, record.summary, True
-            ),
-        )
-
-    @contextlib.contextmanager
-    def _inflight(self, objects: list[str]) -> Iterator[None]:
-        """Protect ``objects`` from gc until the block ends (the record is written by then)."""
-        key = f"{INFLIGHT}{uuid.uuid4().hex}.json"
-        body = json.dumps({"created": time.time(), "pid": os.getpid(), "objects": objects})
-        self.store.put_if_absent(key, body.encode())
-        try:
-            self._wait_for_gc()
-            yield
-        finally:
-            with contextlib.suppress(OSError):
-                self.store.delete(key)
-
-    def _wait_for_gc(self) -> None:
-        deadline = time.monotonic() + GC_WAIT
-        while (lock := self.store.head(GC_LOCK)) is not None:
-            if time.time() - lock.modified > GC_LOCK_STALE:
-                return  # left by a gc that died; gc itself stops deleting well before this
-            if time.monotonic() > deadline:
-                age = time.time() - lock.modified
-                raise StoreError(
-                    f"a gc has been running on {self.location} for {age:.0f} s: wait for it "
-                    f"to finish, or delete {GC_LOCK} if it crashed"
-                )
-            time.sleep(0.2)
+                _protocol.put_object(self.store, staged / entry.path, entry)
 
     def _existing(self, name: str, version: str, digest: str) -> PublishResult | None:
         # The store itself, never the cache: a writer must see what the registry holds now.
@@ -456,7 +373,7 @@ class Registry:
         yanked: set[str] = set()
         for key in self.store.list(record_prefix(name)):
             parsed = parse_record_key(key)
-            if parsed is None or parsed[0] != name or _version(parsed[1]) is None:
+            if parsed is None or parsed[0] != name or version_of(parsed[1]) is None:
                 continue
             if parsed[2] == "json":
                 found[parsed[1]] = False
@@ -498,7 +415,7 @@ class Registry:
         candidates = [
             (parsed, text)
             for text, yanked in versions.items()
-            if (parsed := _version(text)) is not None and ref.spec.admits(parsed, yanked=yanked)
+            if (parsed := version_of(text)) is not None and ref.spec.admits(parsed, yanked=yanked)
         ]
         if not candidates:
             raise ModuleNotFound(_not_found_message(ref, versions))
@@ -550,11 +467,10 @@ class Registry:
         return self._materialise(record, target, replace_damaged=into_cache)
 
     def _refuse_inside(self, target: Path) -> None:
-        root = self.store.local_root
-        if root is not None and within(target, root):
+        if self.store.contains(target):
             raise InvalidModule(
-                f"--to {str(target)!r} is inside the registry {root}: pull into a directory "
-                "outside it"
+                f"--to {str(target)!r} is inside the registry {self.location}: pull into a "
+                "directory outside it"
             )
 
     def deliver(self, entry: FileEntry, target: Path) -> None:
@@ -628,50 +544,14 @@ class Registry:
         data = self._record_bytes(record.name, record.version) or b""
         _, manifest = self.manifest(record.ref)  # a copied or forged record goes nowhere
         to.claim()
-        created = to._receive(record, data, manifest, self.deliver)
+        requires = list(manifest.requires or {})
+        created = _protocol.receive(to.store, record, data, requires, self.deliver)
         yank = self.store.get(yank_key(record.name, record.version), limit=SIGNATURE_LIMIT)
         if yank is not None and to.store.put_if_absent(yank_key(record.name, record.version), yank):
-            to._index_yank(record)
+            _protocol.index_yank(to.store, record)
         for signer, bundle in self._bundles(record).items():
             to.store.put_if_absent(signature_key(record.name, record.version, signer), bundle)
         return PublishResult(record.name, record.version, record.digest, created)
-
-    def _receive(
-        self,
-        record: VersionRecord,
-        data: bytes,
-        manifest: Manifest,
-        deliver: Callable[[FileEntry, Path], None],
-    ) -> bool:
-        """Store another registry's version here; False if it was here already (completed)."""
-        key = record_key(record.name, record.version)
-        there = self.store.get(key, limit=RECORD_LIMIT)
-        if there is None:
-            with (
-                self._inflight([e.sha256 for e in record.files]),
-                tempfile.TemporaryDirectory(prefix="modreg-copy-") as tmp,
-            ):
-                for entry in record.files:
-                    if self.store.head(object_key(entry.sha256)) is None:
-                        staged = Path(tmp) / entry.sha256
-                        deliver(entry, staged)
-                        self.store.put_if_absent(
-                            object_key(entry.sha256), staged, sha256=entry.sha256
-                        )
-                        staged.unlink()
-                if self.store.put_if_absent(key, data):
-                    self._after_commit(record, manifest)
-                    return True
-                there = self.store.get(key, limit=RECORD_LIMIT) or b""
-        theirs = parse_record(there, record.ref)
-        if theirs.digest != record.digest:
-            raise VersionExists(
-                f"{record.ref} is already in {self.location} with different content "
-                f"({theirs.digest[:19]}..., the source has {record.digest[:19]}...): versions "
-                "are immutable; copy into another registry"
-            )
-        self._finish(theirs, manifest)
-        return False
 
     def refs(self) -> list[str]:
         """Every published ``name@version`` (from the records, not the index)."""
@@ -679,7 +559,7 @@ class Registry:
         found = []
         for key in self.store.list("records/"):
             parsed = parse_record_key(key)
-            if parsed and parsed[2] == "json" and _version(parsed[1]) is not None:
+            if parsed and parsed[2] == "json" and version_of(parsed[1]) is not None:
                 found.append(f"{parsed[0]}@{parsed[1]}")
         return found
 
@@ -689,11 +569,11 @@ class Registry:
         self._online("listing the registry")
         by_name: dict[str, list[IndexEntry]] = {}
         for entry in _index.read_index(self.store):
-            if _version(entry.version) is not None:
+            if version_of(entry.version) is not None:
                 by_name.setdefault(entry.name, []).append(entry)
         rows = []
         for name in sorted(by_name):
-            entries = sorted(by_name[name], key=lambda e: _version(e.version) or Version("0"))
+            entries = sorted(by_name[name], key=lambda e: version_of(e.version) or Version("0"))
             usable = [e for e in entries if not e.yanked] or entries
             newest = usable[-1]
             rows.append(
@@ -722,7 +602,7 @@ class Registry:
         record = self.resolve(f"{name}@{version}")
         body = json.dumps({"reason": reason, "yanked": _now()}).encode()
         if self.store.put_if_absent(yank_key(name, version), body):
-            self._index_yank(record)
+            _protocol.index_yank(self.store, record)
         return record
 
     # -- dependents and signatures -----------------------------------------------------------
@@ -732,7 +612,6 @@ class Registry:
         One listing of the reverse-dependency keys; ``verify`` rebuilds missing ones. A key
         not of the shape ``deps/<ns+dep>/<ns+name>@<version>`` is skipped (verify reports it).
         """
-        from modreg.store._keys import parse_dependent_key
 
         self._online(f"finding the dependents of {name}")
         found = []
@@ -743,7 +622,7 @@ class Registry:
             _, dependent, version = parsed
             if self.store.head(record_key(dependent, version)):
                 found.append((dependent, version))
-        return sorted(found, key=lambda nv: (nv[0], _version(nv[1]) or Version("0")))
+        return sorted(found, key=lambda nv: (nv[0], version_of(nv[1]) or Version("0")))
 
     def add_signature(self, ref: str, signer: str, bundle: bytes) -> bool:
         """Store a signature bundle beside a version's record (its digest never changes).
@@ -799,10 +678,21 @@ class Registry:
     # -- maintenance -------------------------------------------------------------------------
     def verify(self) -> VerifyReport:
         """Re-hash every object, check every record, rebuild the indexes, clean leftovers."""
-        from modreg._maintenance import verify
+        from modreg.registry._maintenance import verify
 
         self.claim(create=False)
         return verify(self)
+
+    def repair(self, source: Registry) -> RepairReport:
+        """Restore damaged or missing objects from another registry holding the same bytes.
+
+        Each object is fetched by digest and checked against this registry's own record
+        before it is put back. Run :meth:`verify` afterwards to see the registry whole.
+        """
+        from modreg.registry._maintenance import repair
+
+        self.claim(create=False)
+        return repair(self, source)
 
     def gc(self, *, min_age: float = ORPHAN_AGE_SECONDS) -> tuple[int, int]:
         """Remove crash leftovers: temp files, stale markers, and objects nothing refers to.
@@ -810,7 +700,7 @@ class Registry:
         Returns:
             (temporary files and stale markers removed, orphan objects removed).
         """
-        from modreg._maintenance import gc
+        from modreg.registry._maintenance import gc
 
         self.claim(create=False)
         return gc(self, min_age=min_age)
@@ -820,20 +710,12 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-@functools.lru_cache(maxsize=65536)
-def _version(text: str) -> Version | None:
-    try:
-        return Version(text)
-    except _BadVersion:
-        return None
-
-
 def _not_found_message(ref: ModuleRef, versions: dict[str, bool]) -> str:
     if not versions:
         return f"no module named {ref.name!r} in the registry: publish it first or check the name"
     listed = ", ".join(
         f"{v}{' (yanked)' if y else ''}"
-        for v, y in sorted(versions.items(), key=lambda i: _version(i[0]) or Version("0"))
+        for v, y in sorted(versions.items(), key=lambda i: version_of(i[0]) or Version("0"))
     )
     return f"no version of {ref.name} matches {str(ref.spec)!r}; available: {listed}"
 

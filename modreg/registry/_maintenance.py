@@ -19,20 +19,21 @@ no object at all while a record cannot be read.
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from modreg import _index
 from modreg._content import MANIFEST_FILE, FileEntry
-from modreg._index import IndexEntry
-from modreg._records import RECORD_LIMIT, VersionRecord, parse_record
+from modreg._process import alive
 from modreg.errors import IntegrityError, ModregError, StoreError
-from modreg.store._deliver import hash_key
-from modreg.store._keys import (
+from modreg.registry import _index
+from modreg.registry._deliver import hash_key
+from modreg.registry._index import IndexEntry
+from modreg.registry._keys import (
     DEPS,
     GC_LOCK,
     INDEX_LOG,
@@ -54,12 +55,14 @@ from modreg.store._keys import (
     record_key,
     yank_key,
 )
+from modreg.registry._protocol import GC_LOCK_STALE, gc_lock, inflight, put_object, version_of
+from modreg.registry._records import RECORD_LIMIT, SIGNATURE_LIMIT, VersionRecord, parse_record
 
 if TYPE_CHECKING:
     from modreg.registry import Registry
     from modreg.store import Store
 
-__all__ = ["ObjectProblem", "VerifyReport", "gc", "verify"]
+__all__ = ["ObjectProblem", "RepairReport", "VerifyReport", "gc", "repair", "verify"]
 
 INFLIGHT_STALE = 86400.0  # a publish marker older than a day belongs to a publish that died
 FOLD_GRACE = 3600.0  # folded index keys are kept this long after the snapshot that folds them
@@ -132,14 +135,13 @@ class _Scan:
 
 
 def _classify(registry: Registry, key: str, scan: _Scan) -> None:
-    from modreg.registry import _version
 
     report = scan.report
     if key.startswith("objects/"):
         _check_object(registry, key, scan)
     elif key.startswith("records/"):
         parsed = parse_record_key(key)
-        if parsed is None or _version(parsed[1]) is None:
+        if parsed is None or version_of(parsed[1]) is None:
             report.add(key, "stray entry among the records (not NAME/VERSION.json): remove it")
             return
         scan.versions.setdefault((parsed[0], parsed[1]), set()).add(parsed[2])
@@ -220,7 +222,6 @@ def _check_dependent_key(registry: Registry, key: str, scan: _Scan) -> str | Non
 
 
 def _check_signature_key(registry: Registry, key: str, scan: _Scan) -> str | None:
-    from modreg.registry import SIGNATURE_LIMIT
 
     parsed = parse_signature_key(key)
     if parsed is None:
@@ -410,14 +411,77 @@ def _check_manifest(registry: Registry, record: VersionRecord, scan: _Scan) -> N
             report.add(key, f"cannot be rebuilt ({exc}): remove the stray entry in its way")
 
 
+@dataclass
+class RepairReport:
+    """What ``repair`` restored, and what it could not."""
+
+    repaired: list[str] = field(default_factory=list)
+    problems: list[ObjectProblem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _object_intact(store: Store, entry: FileEntry) -> bool:
+    try:
+        found = hash_key(store, object_key(entry.sha256))
+    except IntegrityError:  # a folder, a FIFO or a link where the object belongs
+        return False
+    return found is not None and found.sha256 == entry.sha256 and found.size == entry.size
+
+
+def repair(registry: Registry, source: Registry) -> RepairReport:
+    """Put back every damaged or missing object a record names, fetched from ``source``.
+
+    The bytes are fetched by digest and checked against *this* registry's record as they
+    arrive (``source`` is never trusted beyond that), then written through the write
+    protocol (an in-flight marker, the gc lock respected). Records are not repaired: a
+    damaged one is reported, for a re-publish from the module's folder.
+    """
+    store = registry.store
+    report = RepairReport()
+    fixed: set[str] = set()
+    for ref in registry.refs():
+        name, _, version = ref.partition("@")
+        try:
+            data = store.get(record_key(name, version), limit=RECORD_LIMIT) or b""
+            record = parse_record(data, ref)
+        except IntegrityError as exc:
+            report.problems.append(ObjectProblem(f"record {ref}", str(exc)))
+            continue
+        for entry in record.files:
+            if entry.sha256 in fixed or _object_intact(store, entry):
+                continue
+            what = f"object sha256:{entry.sha256[:12]} ({entry.path} of {ref})"
+            try:
+                _restore_object(store, source, entry)
+            except ModregError as exc:
+                report.problems.append(
+                    ObjectProblem(what, f"not restored from {source.location}: {exc}")
+                )
+                continue
+            fixed.add(entry.sha256)
+            report.repaired.append(f"{what} from {source.location}")
+    return report
+
+
+def _restore_object(store: Store, source: Registry, entry: FileEntry) -> None:
+    with (
+        tempfile.TemporaryDirectory(prefix="modreg-repair-") as tmp,
+        inflight(store, [entry.sha256]),
+    ):
+        staged = Path(tmp) / entry.sha256
+        source.deliver(entry, staged)  # every byte checked against this registry's record
+        put_object(store, staged, entry)
+
+
 def gc(registry: Registry, *, min_age: float) -> tuple[int, int]:
     """Remove leftovers (see the module docstring); returns (leftovers, orphan objects)."""
     store = registry.store
     leftovers, _ = store.clean_temporaries(min_age=min_age)
     leftovers += _clean_partial_pulls(registry)
-    _take_lock(registry)
-    started = time.monotonic()
-    try:
+    with gc_lock(store) as started:
         protected, stale = _inflight_objects(registry)
         leftovers += stale
         referenced = _referenced_objects(registry)
@@ -425,14 +489,10 @@ def gc(registry: Registry, *, min_age: float) -> tuple[int, int]:
         if referenced is not None:
             removed = _remove_orphans(registry, referenced | protected, min_age, started)
         leftovers += _fold_index(registry)
-    finally:
-        store.delete(GC_LOCK)
     return leftovers, removed
 
 
 def _remove_orphans(registry: Registry, keep: set[str], min_age: float, started: float) -> int:
-    from modreg.registry import GC_LOCK_STALE
-
     store = registry.store
     removed = 0
     now = time.time()
@@ -451,31 +511,6 @@ def _remove_orphans(registry: Registry, keep: set[str], min_age: float, started:
         store.delete(key)
         removed += 1
     return removed
-
-
-def _take_lock(registry: Registry) -> None:
-    from modreg.registry import GC_LOCK_STALE
-
-    store = registry.store
-    body = json.dumps({"created": time.time()}).encode()
-    for _ in range(2):
-        if store.put_if_absent(GC_LOCK, body):
-            return
-        try:
-            held = store.head(GC_LOCK)
-        except IntegrityError as exc:  # a FIFO or a folder: nothing a gc wrote
-            raise StoreError(
-                f"{GC_LOCK} in {registry.location} is not a regular file, so gc cannot take "
-                "its lock: remove it by hand"
-            ) from exc
-        if held is not None and time.time() - held.modified > GC_LOCK_STALE:
-            store.delete(GC_LOCK)  # left by a gc that died
-            continue
-        break
-    raise StoreError(
-        f"another gc is running on {registry.location}: wait for it to finish, or delete "
-        f"{GC_LOCK} if it crashed"
-    )
 
 
 def _inflight_objects(registry: Registry) -> tuple[set[str], int]:
@@ -560,7 +595,6 @@ def _fold_index(registry: Registry) -> int:
 
 def _clean_partial_pulls(registry: Registry) -> int:
     """Staging folders of pulls that were killed (``.NAME.PID-ID.partial`` in the cache)."""
-    from modreg.store.local import _alive
 
     cache = registry.settings.cache
     removed = 0
@@ -568,7 +602,7 @@ def _clean_partial_pulls(registry: Registry) -> int:
         return 0
     for partial in list(cache.glob("*/.*.partial")) + list(cache.glob("*/.*.trash")):
         pid = partial.name.rsplit(".", 2)[-2].split("-", 1)[0]
-        if partial.name.endswith(".partial") and pid.isdigit() and _alive(int(pid)):
+        if partial.name.endswith(".partial") and pid.isdigit() and alive(int(pid)):
             continue
         with contextlib.suppress(OSError):
             shutil.rmtree(partial)

@@ -37,8 +37,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from modreg.errors import IntegrityError
-from modreg.store import Store
-from modreg.store._keys import (
+from modreg.registry._keys import (
     INDEX_LOG,
     INDEX_SNAPSHOT,
     LEGACY_INDEX,
@@ -47,6 +46,7 @@ from modreg.store._keys import (
     parse_snapshot_key,
     snapshot_key,
 )
+from modreg.store import Store
 
 __all__ = [
     "IndexEntry",
@@ -246,7 +246,7 @@ def _read_entries(store: Store, keys: list[str]) -> list[IndexEntry]:
     def one(key: str) -> list[IndexEntry]:
         return read_log_key(store, key) or []
 
-    if store.local_root is not None or len(keys) < 4:
+    if not store.remote or len(keys) < 4:
         return [e for key in keys for e in one(key)]
     with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
         return [e for found in pool.map(one, keys) for e in found]
