@@ -37,6 +37,7 @@ from modreg.errors import (
 
 if TYPE_CHECKING:
     from modreg._cost import Cost, cost
+    from modreg.capturing import Capture, capture, swap
     from modreg.module import Module
     from modreg.registry import Registry
     from modreg.runtime import (
@@ -58,6 +59,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "Block": "modreg.runtime",
+    "Capture": "modreg.capturing",
     "Constant": "modreg.spec.manifest",
     "Cost": "modreg._cost",
     "Executable": "modreg.runtime",
@@ -70,15 +72,18 @@ _LAZY = {
     "Registry": "modreg.registry",
     "Tracker": "modreg.tracking",
     "build": "modreg.runtime",
+    "capture": "modreg.capturing",
     "cost": "modreg._cost",
     "export": "modreg.runtime",
     "load_export": "modreg.runtime",
     "replace": "modreg.runtime",
     "rollout": "modreg.runtime",
+    "swap": "modreg.capturing",
 }
 
 __all__ = [
     "Block",
+    "Capture",
     "CheckFailed",
     "ConfigError",
     "Constant",
@@ -114,6 +119,7 @@ __all__ = [
     "VersionExists",
     "__version__",
     "build",
+    "capture",
     "cost",
     "export",
     "load_export",
@@ -121,6 +127,7 @@ __all__ = [
     "pull",
     "replace",
     "rollout",
+    "swap",
 ]
 
 

@@ -4,6 +4,7 @@
   (pure; no torch).
 - :func:`check_replacement`: a model with and without a replacement, on reference data and
   over its declared input ranges (torch, via :mod:`modreg.runtime`; imported on first use).
+- :func:`replace_in`: a user's torch model before and after ``modreg.swap``, on its batches.
 - :func:`check_repository`: CI mode over a folder of module folders.
 - :class:`CheckReport`: results as a rich table, JSON or JUnit XML.
 """
@@ -19,6 +20,7 @@ from modreg.check.report import CheckReport, CheckResult
 if TYPE_CHECKING:
     from modreg.check.ci import check_repository
     from modreg.check.replace import check_replacement
+    from modreg.check.whole import replace_in
 
 __all__ = [
     "Bump",
@@ -30,10 +32,15 @@ __all__ = [
     "check_repository",
     "compare",
     "diff",
+    "replace_in",
     "version_bump",
 ]
 
-_LAZY = {"check_replacement": "modreg.check.replace", "check_repository": "modreg.check.ci"}
+_LAZY = {
+    "check_replacement": "modreg.check.replace",
+    "check_repository": "modreg.check.ci",
+    "replace_in": "modreg.check.whole",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -22,7 +22,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from modreg.distill._dataset import load_dataset, load_port_data
-from modreg.distill._teacher import check_ranges, evaluate, load_teacher, sample_inputs
+from modreg.distill._teacher import (
+    CapturedPart,
+    NetworkTeacher,
+    Teacher,
+    check_ranges,
+    load_teacher,
+    sample_inputs,
+)
 from modreg.distill._vector import OutputFit, Search, distill_output, scalar_features
 from modreg.distill._writer import (
     Equations,
@@ -165,6 +172,7 @@ class _Source:
     oracle: Callable[[str], Callable[[np.ndarray[Any, Any]], np.ndarray[Any, Any]] | None] = (
         lambda _name: None
     )
+    metrics: Mapping[str, float] | None = None  # the teacher's recorded error; None: exact data
 
 
 def _rounded(arrays: Mapping[str, np.ndarray[Any, Any]], ports: Mapping[str, Port]) -> Arrays:
@@ -179,7 +187,6 @@ def _teacher_source(
 
     teacher = load_teacher(ref, registry)
     manifest = teacher.manifest
-    model = build(teacher)
     provenance: dict[str, str | int | float | bool | None] = {
         "distilled_from": teacher.ref,
         "teacher_digest": teacher.digest,
@@ -196,21 +203,74 @@ def _teacher_source(
         check_ranges(manifest.inputs, teacher.ref)
         _check_samples(manifest.inputs, samples)
         train_in = _rounded(sample_inputs(manifest.inputs, samples, seed=seed), manifest.inputs)
-    fresh_in = _fresh_inputs(manifest.inputs, len(next(iter(train_in.values()))), seed, train_in)
-    source = _Source(
-        label=teacher.ref,
-        inputs=dict(manifest.inputs),
-        outputs=dict(manifest.outputs),
-        train_in=train_in,
-        train_out=evaluate(model, manifest.inputs, train_in),
-        provenance=provenance,
-        default_name=f"{teacher.name}-eq",
-        teacher=teacher,
-        fresh=(fresh_in, evaluate(model, manifest.inputs, fresh_in)),
-        data=data_pair,
-    )
-    source.oracle = _oracle(model, manifest.inputs)
+    network = NetworkTeacher(teacher, build(teacher))
+    source = _queried_source(network, train_in, provenance, f"{teacher.name}-eq", seed)
+    source.teacher, source.data = teacher, data_pair
     return source
+
+
+def _queried_source(
+    teacher: Teacher,
+    train_in: Arrays,
+    provenance: dict[str, str | int | float | bool | None],
+    default_name: str,
+    seed: int,
+    fresh_in: Arrays | None = None,
+) -> _Source:
+    """Samples of a teacher that answers queries: at ``train_in`` and at fresh inputs (by
+    default, draws over the input ranges)."""
+    inputs = dict(teacher.interface.inputs)
+    if fresh_in is None:
+        fresh_in = _fresh_inputs(inputs, len(next(iter(train_in.values()))), seed, train_in)
+    return _Source(
+        label=teacher.label,
+        inputs=inputs,
+        outputs=dict(teacher.interface.outputs),
+        train_in=train_in,
+        train_out=teacher.query(train_in),
+        provenance=provenance,
+        default_name=default_name,
+        fresh=(fresh_in, teacher.query(fresh_in)),
+        oracle=_oracle(teacher, inputs),
+        metrics=teacher.metrics,
+    )
+
+
+def _part_source(part: CapturedPart, samples: int, seed: int) -> _Source:
+    """A captured part: queried like a network teacher with ``call=``, else its rows.
+
+    The search is fitted on (at most ``samples`` of) the captured inputs, the distribution
+    the part really sees, and a queryable part is scored on captured inputs the search never
+    saw: a box over the ranges seen would also query the network where it was never trained
+    (the corners of a ``dx`` square, where a force law is largest). With too few rows left,
+    fresh inputs are drawn over the ranges, as for a network module.
+    """
+    interface = part.interface
+    table = part.table()
+    rows = len(next(iter(table.values())))
+    order = np.random.default_rng(seed).permutation(rows)
+    keep, rest = np.sort(order[:samples]), np.sort(order[samples : samples + FRESH_SAMPLES[1]])
+    train_in = _rounded({n: table[n][keep] for n in interface.inputs}, interface.inputs)
+    provenance = {"distilled_from": part.label} | part.provenance
+    safe = "".join(c if c.isalnum() or c in ".-" else "-" for c in part.label.lower())
+    default_name = f"distilled/{safe.strip('-.') or 'part'}"
+    if part.queryable:
+        fresh_in = None
+        if len(rest) >= FRESH_SAMPLES[0]:
+            fresh_in = _rounded({n: table[n][rest] for n in interface.inputs}, interface.inputs)
+        return _queried_source(part, train_in, provenance, default_name, seed, fresh_in)
+    train_out = {n: table[n][keep] for n in interface.outputs}
+    return _Source(
+        label=part.label,
+        inputs=dict(interface.inputs),
+        outputs=dict(interface.outputs),
+        train_in=train_in,
+        train_out=train_out,
+        provenance=provenance,
+        default_name=default_name,
+        data=(train_in, train_out),
+        metrics=part.metrics,
+    )
 
 
 def _check_samples(inputs: Mapping[str, Port], samples: int) -> None:
@@ -237,7 +297,7 @@ def _fresh_inputs(
 
 
 def _oracle(
-    model: Any, inputs: Mapping[str, Port]
+    teacher: Teacher, inputs: Mapping[str, Port]
 ) -> Callable[[str], Callable[[np.ndarray[Any, Any]], np.ndarray[Any, Any]] | None]:
     """For scalar outputs of all-scalar inputs, the teacher as a function of the features."""
 
@@ -247,7 +307,7 @@ def _oracle(
 
         def query(x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
             columns = {n: x[:, i] for i, n in enumerate(inputs)}
-            return evaluate(model, inputs, _rounded(columns, inputs))[name]
+            return teacher.query(_rounded(columns, inputs))[name]
 
         return query
 
@@ -329,15 +389,15 @@ def _noise(source: _Source, name: str) -> float:
     """The teacher's error level for output ``name``: recorded, never below float32 rounding.
 
     Without a teacher (data mode) it is 0; a teacher that records no error is taken to be
-    right to :data:`._select.UNRECORDED_ERROR` of its output's RMS.
+    right to :data:`._select.UNRECORDED_ERROR` of its output's RMS. A captured part's rows
+    are a network's outputs, so they carry its error even in data mode.
     """
     from modreg.distill._noise import FLOAT32_FLOOR, recorded_noise
     from modreg.distill._select import UNRECORDED_ERROR
 
-    if source.teacher is None:
+    if source.metrics is None:
         return 0.0
-    metrics = source.teacher.manifest.metrics
-    recorded = recorded_noise(metrics, name, single_output=len(source.outputs) == 1)
+    recorded = recorded_noise(source.metrics, name, single_output=len(source.outputs) == 1)
     y = np.asarray(source.train_out[name], dtype=np.float64)
     rms = float(np.sqrt(np.mean(y**2)))
     if recorded is None:
@@ -346,7 +406,7 @@ def _noise(source: _Source, name: str) -> float:
 
 
 def distill_module(
-    ref: str | None = None,
+    ref: str | CapturedPart | None = None,
     *,
     out: str | Path,
     data: str | Path | None = None,
@@ -362,11 +422,14 @@ def distill_module(
     progress: Progress | None = None,
     effort: float = 1.0,
 ) -> DistillReport:
-    """Distil a network module (``ref``) or a table (``data`` + ``target`` + ``units``).
+    """Distil a network module or a captured part (``ref``), or a table (``data`` + ``target``
+    + ``units``).
 
     Args:
-        ref: ``NAME@SPEC`` of a network module in ``registry`` (the teacher); None for data
-            mode.
+        ref: ``NAME@SPEC`` of a network module in ``registry`` (the teacher); a
+            :class:`modreg.capturing.Capture` (queried like a network teacher when it was
+            captured with ``call=``, else its rows are fitted in data mode, at the error level
+            of a network); None for data mode.
         out: the module directory to write (must not exist, or be empty).
         data: CSV/Parquet. Data mode: the table to fit. Network mode: inputs to query the
             teacher on instead of uniform samples (and outputs to score against, if present).
@@ -406,7 +469,7 @@ def distill_module(
 
 
 def _source(
-    ref: str | None,
+    ref: str | CapturedPart | None,
     data: str | Path | None,
     target: str | None,
     units: str | Path | None,
@@ -416,6 +479,13 @@ def _source(
 ) -> _Source:
     data_path = None if data is None else Path(data)
     units_path = None if units is None else Path(units)
+    if isinstance(ref, CapturedPart):
+        if data is not None or target is not None or units is not None:
+            raise DistillError(
+                f"data, target and units do not apply to a captured part ({ref.label}): its "
+                "rows and ports are the data; save() it and pass data= to fit a table instead"
+            )
+        return _part_source(ref, samples, seed)
     if ref is not None:
         if target is not None:
             raise DistillError(

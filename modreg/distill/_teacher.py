@@ -4,12 +4,19 @@ The teacher must be a network module: a hybrid mixes equations and networks, and
 it whole would throw away the equations it already has, so the user is sent to its network
 part instead. Inputs are drawn uniformly (per component for vectors) from each input port's
 ``range``, seeded, so the same command distils the same samples.
+
+What distillation asks of a teacher is the small :class:`Teacher` protocol: a label, an
+interface, its recorded error (``metrics``) and ``query``. A pulled network module satisfies
+it through :class:`NetworkTeacher`; a captured part of a user's own torch model
+(:class:`modreg.capturing.Capture`) satisfies :class:`CapturedPart`, which adds its rows and
+whether it can be queried at all.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -19,11 +26,78 @@ from modreg.spec.manifest import Port
 if TYPE_CHECKING:
     from modreg.module import Module
     from modreg.registry import Registry
+    from modreg.spec.interface import Interface
 
-__all__ = ["evaluate", "load_teacher", "sample_inputs"]
+__all__ = [
+    "CapturedPart",
+    "NetworkTeacher",
+    "Teacher",
+    "evaluate",
+    "load_teacher",
+    "sample_inputs",
+]
 
 Arrays = dict[str, np.ndarray[Any, Any]]
 BATCH = 1 << 15
+
+
+class Teacher(Protocol):
+    """A network distillation queries: ports in, ports out, right to its recorded error."""
+
+    @property
+    def label(self) -> str: ...
+
+    @property
+    def interface(self) -> Interface: ...
+
+    @property
+    def metrics(self) -> Mapping[str, float]:
+        """Its own error as a network module records it (``rmse_<port>``); may be empty."""
+        ...
+
+    def query(self, inputs: Mapping[str, np.ndarray[Any, Any]]) -> Arrays:
+        """Outputs (float64) at ``inputs`` (``{port: (rows, *shape)}``)."""
+        ...
+
+
+@runtime_checkable
+class CapturedPart(Teacher, Protocol):
+    """A part of a user's model captured in process (:class:`modreg.capturing.Capture`)."""
+
+    @property
+    def queryable(self) -> bool:
+        """False: ``query`` cannot run, distil the rows (data mode)."""
+        ...
+
+    @property
+    def provenance(self) -> dict[str, str | int | float | bool | None]: ...
+
+    def table(self) -> Arrays:
+        """The captured rows, inputs and outputs, ``(rows, *shape)`` per port."""
+        ...
+
+
+@dataclass(frozen=True)
+class NetworkTeacher:
+    """A pulled network module and its built torch module, as a :class:`Teacher`."""
+
+    module: Module
+    model: Any
+
+    @property
+    def label(self) -> str:
+        return self.module.ref
+
+    @property
+    def interface(self) -> Interface:
+        return self.module.interface
+
+    @property
+    def metrics(self) -> Mapping[str, float]:
+        return self.module.manifest.metrics
+
+    def query(self, inputs: Mapping[str, np.ndarray[Any, Any]]) -> Arrays:
+        return evaluate(self.model, self.module.manifest.inputs, inputs)
 
 
 def load_teacher(ref: str, registry: Registry) -> Module:
