@@ -13,7 +13,9 @@ from typing import Any
 
 import torch.nn as nn
 
-__all__ = ["call_with", "eval_mode", "first_tensor"]
+from modreg.errors import InputError, ModregError
+
+__all__ = ["call_with", "eval_mode", "first_tensor", "run_batch"]
 
 
 def call_with(module: nn.Module, arguments: Any) -> Any:
@@ -50,3 +52,20 @@ def first_tensor(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
         if isinstance(value, torch.Tensor):
             return value
     return None
+
+
+def run_batch(model: nn.Module, batch: Any, index: int, who: str) -> Any:
+    """``model`` on one batch; a failure of the user's own forward is one InputError.
+
+    ``who`` names the model in the message (``"the original model"``).
+    """
+    try:
+        return call_with(model, batch)
+    except ModregError:
+        raise
+    except Exception as exc:  # the user's own forward: translated at the boundary
+        raise InputError(
+            f"{who} failed on batch {index}: {type(exc).__name__}: "
+            f"{' '.join(str(exc).split())[:200]}; a batch is a tuple of positional arguments, "
+            "a dict of keyword arguments or one tensor"
+        ) from exc

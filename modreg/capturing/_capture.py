@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
-from modreg.capturing._batches import call_with, eval_mode
+from modreg.capturing._batches import call_with, eval_mode, run_batch
 from modreg.capturing._lookup import find_part
 from modreg.capturing._mapping import (
     InputsMap,
@@ -286,19 +286,6 @@ class _Recorder:
         return port.model_copy(update={"range": (low, high)})
 
 
-def _run(model: nn.Module, batch: Any, index: int) -> None:
-    try:
-        call_with(model, batch)
-    except ModregError:
-        raise
-    except Exception as exc:  # the user's own forward: translated at the boundary
-        raise InputError(
-            f"{type(model).__name__} failed on batch {index}: {type(exc).__name__}: "
-            f"{' '.join(str(exc).split())[:200]}; a batch is a tuple of positional arguments, "
-            "a dict of keyword arguments or one tensor"
-        ) from exc
-
-
 def capture(
     model: nn.Module,
     name: str,
@@ -362,7 +349,7 @@ def capture(
     try:
         with torch.no_grad(), eval_mode(model):
             for index, batch in enumerate(batches):
-                _run(model, batch, index)
+                run_batch(model, batch, index, type(model).__name__)
     finally:
         handle.remove()
     if recorder.calls == 0:

@@ -19,7 +19,7 @@ import numpy as np
 from modreg.check._metrics import Metric, perfect, scale, score
 from modreg.check.replace import PortComparison, _tolerance
 from modreg.check.report import CheckReport, Status, run_check
-from modreg.errors import GraphError, InputError, InterfaceMismatch, ModregError
+from modreg.errors import GraphError, InputError, InterfaceMismatch
 from modreg.spec.tolerance import Tolerance
 
 if TYPE_CHECKING:
@@ -51,20 +51,12 @@ def _outputs(model: nn.Module, batches: Iterable[Any], which: str) -> dict[str, 
     """Each output leaf of ``model`` over every batch, flattened to float64 rows."""
     import torch
 
-    from modreg.capturing._batches import call_with, eval_mode
+    from modreg.capturing._batches import eval_mode, run_batch
 
     found: dict[str, list[Array]] = {}
     with torch.no_grad(), eval_mode(model):
         for index, batch in enumerate(batches):
-            try:
-                output = call_with(model, batch)
-            except ModregError:
-                raise
-            except Exception as exc:  # the user's own forward: translated at the boundary
-                raise InputError(
-                    f"the {which} model failed on batch {index}: {type(exc).__name__}: "
-                    f"{' '.join(str(exc).split())[:200]}"
-                ) from exc
+            output = run_batch(model, batch, index, f"the {which} model")
             for name, tensor in _leaves(output, "out"):
                 found.setdefault(name, []).append(tensor.detach().double().cpu().numpy())
     if not found:
