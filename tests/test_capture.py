@@ -511,3 +511,37 @@ def test_capture_stays_the_function_after_its_package_is_imported() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_swapped_model_exports_where_the_users_model_does(tmp_path: Path) -> None:
+    model = Pairwise(Law())
+    batches = _pairs(40, seed=8)
+    swapped = modreg.swap(
+        model, "edge_model", _equation(tmp_path, K), _edge_capture(model, batches)
+    )
+    args = batches[0]
+    with torch.no_grad():
+        want = swapped(*args)
+        exported = torch.export.export(swapped, args)
+        torch.testing.assert_close(exported.module()(*args), want)
+
+
+def test_swaps_are_saved_and_made_again_from_the_same_bytes(tmp_path: Path) -> None:
+    from modreg.capturing import reapply_swaps, save_swaps
+    from modreg.errors import IntegrityError
+    from modreg.registry import Registry
+
+    registry = Registry(tmp_path / "registry")
+    law = registry.pull(registry.publish(_equation(tmp_path, K).path).ref)
+    model = Pairwise(Law())
+    batches = _pairs(40, seed=9)
+    cap = _edge_capture(model, batches)
+    saved = save_swaps(modreg.swap(model, "edge_model", law, cap), tmp_path)
+    again = reapply_swaps(Pairwise(Law()), saved, {"edge_model": cap}, registry=registry)
+    assert [(r.part, r.digest) for r in again.modreg_swaps] == [("edge_model", law.digest)]
+    with torch.no_grad():
+        torch.testing.assert_close(again(*batches[0]), model(*batches[0]))
+    text = saved.read_text().replace(law.digest, "sha256:" + "0" * 64)
+    saved.write_text(text)
+    with pytest.raises(IntegrityError, match="the swap was made with sha256:0000"):
+        reapply_swaps(Pairwise(Law()), saved, {"edge_model": cap}, registry=registry)

@@ -5,15 +5,19 @@ arguments, maps them to ports through the capture's ``inputs`` mapping (units of
 scale converted), runs the module and puts its outputs back in the submodule's output layout
 (the capture's recorded layout, or ``call_outputs``), dtype and device kept. The original
 model is never touched: the swap edits a deep copy, and ``modreg_swaps`` on the copy says
-what was put where.
+what was put where. The copy exports (``torch.export``, ``torch.jit.trace``, ONNX) wherever
+the user's model does: the built module inside runs without its own input checks, as the
+part it replaced did.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch.nn as nn
 from torch import Tensor
@@ -22,14 +26,20 @@ from modreg.capturing._batches import first_tensor
 from modreg.capturing._capture import Capture
 from modreg.capturing._lookup import find_part, put_part
 from modreg.capturing._mapping import InputsMap, Layout, mapped
-from modreg.errors import InterfaceMismatch
+from modreg.errors import IntegrityError, InterfaceMismatch, InvalidModule
 from modreg.module import Module
 from modreg.runtime._equation import torch_dtype
 from modreg.spec.compat import stand_in_problems
 from modreg.spec.manifest import Port
 from modreg.spec.units import conversion_factor
 
-__all__ = ["SwapRecord", "SwappedPart", "swap"]
+__all__ = ["SWAPS_FILE", "SwapRecord", "SwappedPart", "reapply_swaps", "save_swaps", "swap"]
+
+SWAPS_FILE = "modreg-swaps.json"
+SWAPS_VERSION = 1
+
+if TYPE_CHECKING:
+    from modreg.registry import Registry
 
 CallOutputs = Callable[[dict[str, Tensor]], Any]
 
@@ -150,6 +160,10 @@ def swap(
         )
     scales = _scales(cap, module)
     built = build(module)
+    # The part it replaces checked nothing at its door, and a data-dependent NaN check would
+    # stop torch.export and ONNX from tracing the user's model: the joint's shapes were
+    # checked when the capture was made, so the built module runs unchecked here.
+    built.check_inputs = False
     device = next((t.device for t in (*original.parameters(), *original.buffers())), None)
     if device is not None:  # the equation's constants live where the part's tensors did
         built.to(device)
@@ -166,4 +180,82 @@ def swap(
     record = SwapRecord(name, module.name, module.version, module.digest)
     # A plain attribute (nn.Module's typed __setattr__ only knows tensors and modules).
     vars(swapped)["modreg_swaps"] = [*getattr(model, "modreg_swaps", []), record]
+    return swapped
+
+
+def save_swaps(swapped: nn.Module, path: str | Path) -> Path:
+    """Write what was swapped where (``modreg-swaps.json``): each part's dotted name and the
+    module put there, by name, version and digest, the record a hybrid's lock keeps.
+
+    Raises:
+        InvalidModule: ``swapped`` is not a model :func:`swap` made.
+    """
+    records: list[SwapRecord] = getattr(swapped, "modreg_swaps", [])
+    if not records:
+        raise InvalidModule(
+            f"{type(swapped).__name__} has no swaps to save: save the copy modreg.swap returned"
+        )
+    target = Path(path)
+    if target.is_dir():
+        target = target / SWAPS_FILE
+    body = {"swaps_version": SWAPS_VERSION, "model": type(swapped).__name__}
+    body["swaps"] = [r.to_json() for r in records]
+    target.write_text(json.dumps(body, indent=2) + "\n")
+    return target
+
+
+def _read_swaps(path: Path) -> list[SwapRecord]:
+    try:
+        raw = json.loads(path.read_text())
+        assert isinstance(raw, dict) and raw.get("swaps_version") == SWAPS_VERSION
+        return [
+            SwapRecord(str(r["part"]), str(r["module"]), str(r["version"]), str(r["digest"]))
+            for r in raw["swaps"]
+        ]
+    except (OSError, ValueError, AssertionError, KeyError, TypeError) as exc:
+        raise InvalidModule(
+            f"{str(path)!r} is not a swaps record of this modreg ({type(exc).__name__}): "
+            "write it with modreg.capturing.save_swaps"
+        ) from None
+
+
+def reapply_swaps(
+    model: nn.Module,
+    path: str | Path,
+    inputs: Mapping[str, Capture | InputsMap],
+    *,
+    registry: Registry | None = None,
+    call_outputs: Mapping[str, CallOutputs] | None = None,
+) -> nn.Module:
+    """The swaps a :func:`save_swaps` record lists, made again on ``model``.
+
+    Each module is pulled at its recorded version (the trust policy applies) and must have
+    the recorded digest: the swap is rebuilt from exactly the bytes it was made with.
+
+    Args:
+        inputs: per swapped part, its capture or inputs mapping (mappings are code, so they
+            are given again, never stored).
+
+    Raises:
+        IntegrityError: a module's digest differs from the record.
+        InvalidModule: the file is not a swaps record, or a part has no ``inputs``.
+    """
+    from modreg.registry import Registry
+
+    source = registry if registry is not None else Registry()
+    swapped = model
+    for record in _read_swaps(Path(path)):
+        if record.part not in inputs:
+            raise InvalidModule(
+                f"the record swaps part {record.part!r}: give its capture or inputs mapping "
+                "in inputs="
+            )
+        module = source.pull(f"{record.module}@{record.version}")
+        if module.digest != record.digest:
+            raise IntegrityError(
+                f"{module.ref} in {source.location} is {module.digest[:23]}... but the swap was "
+                f"made with {record.digest[:23]}...: use the registry it was made with"
+            )
+        outputs = (call_outputs or {}).get(record.part)
+        swapped = swap(swapped, record.part, module, inputs[record.part], call_outputs=outputs)
     return swapped
