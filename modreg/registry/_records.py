@@ -9,6 +9,7 @@ mistyped field, a file name that could climb out of the module, or a record over
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -124,25 +125,36 @@ def check_identity(record: VersionRecord, manifest: bytes) -> None:
     A record's files are content-addressed, so a writer can copy a record (a yanked version,
     a signed one) under another name or version without breaking any hash; the manifest
     among the files, which the signatures cover too, is what binds bytes to ``name@version``.
-    Read with the plain YAML loader (no pydantic on the pull path).
 
     Raises:
         IntegrityError: the manifest names another module, version or kind.
     """
-    import yaml
-    from packaging.version import InvalidVersion, Version
-
-    try:
-        raw = yaml.load(manifest, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-        said = raw if isinstance(raw, dict) else {}
-        version = str(Version(str(said.get("version"))))
-    except (yaml.YAMLError, InvalidVersion, RecursionError, ValueError):
-        said, version = {}, "?"
-    found = (said.get("name"), version, said.get("kind"))
+    found = _identity(manifest)
     if found != (record.name, record.version, record.kind):
-        name, _, kind = (str(part)[:80] for part in found)
+        name, version, kind = (str(part)[:80] for part in found)
         raise IntegrityError(
             f"the record of {record.ref} ({record.kind}) delivers the manifest of "
             f"{name}@{version} ({kind}): the record was copied or forged, so nothing was "
             "delivered; run 'modreg verify' and re-publish or yank that version"
         )
+
+
+@functools.lru_cache(maxsize=1024)
+def _identity(manifest: bytes) -> tuple[object, str, object]:
+    """(name, normalised version, kind) a manifest states; read by the base YAML loader.
+
+    The base loader resolves no tags and reads every scalar as text, which is all three
+    fields are, at a fraction of the full loader's cost (this is on every pull); published
+    manifests were validated by the full one. Cached by the bytes: a process that pulls
+    the same version again (a hybrid's parts, a loop) pays once.
+    """
+    import yaml
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        raw = yaml.load(manifest, Loader=getattr(yaml, "CBaseLoader", yaml.BaseLoader))
+        said = raw if isinstance(raw, dict) else {}
+        version = str(Version(str(said.get("version"))))
+    except (yaml.YAMLError, InvalidVersion, RecursionError, ValueError):
+        said, version = {}, "?"
+    return said.get("name"), version, said.get("kind")
