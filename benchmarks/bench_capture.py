@@ -213,7 +213,7 @@ def main() -> None:
         built = modreg.build(report.module)
 
     edges = torch.rand(1024, 2) * 2 - 1
-    network_flops = count_flops(model.edge_model, (torch.zeros_like(edges), edges)) / 1024
+    network_flops = count_flops(model.edge_model.get_submodule("mlp"), edges) / 1024
     equation_flops = count_flops(built, {"dx": edges}) / 1024
     console.print("\n[bold]3. cost[/]")
     console.print(

@@ -44,6 +44,7 @@ __all__ = ["Capture", "capture"]
 Array = np.ndarray[Any, Any]
 CallMap = Callable[..., Any]
 QUERY_BATCH = 1 << 15
+FLUSH_ROWS = 1 << 16  # rows a capture holds before it checks and samples them
 
 
 class Capture:
@@ -217,6 +218,9 @@ class _Recorder:
         self.high: dict[str, float] = {}
         self.layout: Layout | None = None
         self.input_names: list[str] = []
+        self._pending: dict[str, list[Tensor]] = {}
+        self._pending_calls: list[tuple[int, int]] = []
+        self._pending_rows = 0
 
     def __call__(self, _module: nn.Module, args: Any, kwargs: Any, output: Any) -> None:
         values = mapped("inputs", self.inputs, tuple(args), dict(kwargs))
@@ -251,24 +255,50 @@ class _Recorder:
         return _outputs(self.outputs, output, out_ports, rows)
 
     def _record(self, values: Mapping[str, Tensor]) -> None:
+        """Keep one call's rows: copied as float64 now, checked and sampled in blocks.
+
+        The checks (NaN, ranges) and the reservoir run once per :data:`FLUSH_ROWS` rows, not
+        once per call: a part called thousands of times per pass pays for each only once.
+        """
         self.calls += 1
-        chunk: dict[str, Array] = {}
+        rows = 0
         for name, tensor in values.items():
             if name not in self.typed:  # the first call's dtype, unless ports= gave one
                 self.ports[name] = self.ports[name].model_copy(update={"dtype": port_dtype(tensor)})
                 self.typed.add(name)
-            array = tensor.detach().to(torch.float64).cpu().numpy()
-            if not np.isfinite(array).all():
+            copied = tensor.detach().to(device="cpu", dtype=torch.float64, copy=True)
+            self._pending.setdefault(name, []).append(copied)
+            rows = len(copied)
+        self._pending_calls.append((self.calls, rows))
+        self._pending_rows += rows
+        if self._pending_rows >= FLUSH_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Check and sample the rows kept since the last flush."""
+        if not self._pending_calls:
+            return
+        chunk: dict[str, Array] = {}
+        for name in self._names():
+            block = torch.cat(self._pending[name])
+            if not bool(torch.isfinite(block).all()):
                 raise InputError(
-                    f"port {name!r} holds NaN or Inf on call {self.calls} of the captured part: "
-                    "capture finite values only (clean the batches, or mask those rows in "
-                    "the mapping)"
+                    f"port {name!r} holds NaN or Inf on call {self._first_bad(name)} of the "
+                    "captured part: capture finite values only (clean the batches, or mask "
+                    "those rows in the mapping)"
                 )
-            chunk[name] = array
-            if name in self.input_names and array.size:
-                self.low[name] = min(self.low.get(name, math.inf), float(array.min()))
-                self.high[name] = max(self.high.get(name, -math.inf), float(array.max()))
-        self.reservoir.add({n: chunk[n] for n in self._names()})
+            if name in self.input_names and block.numel():
+                self.low[name] = min(self.low.get(name, math.inf), float(block.min()))
+                self.high[name] = max(self.high.get(name, -math.inf), float(block.max()))
+            chunk[name] = block.numpy()
+        self._pending, self._pending_calls, self._pending_rows = {}, [], 0
+        self.reservoir.add(chunk)
+
+    def _first_bad(self, name: str) -> int:
+        for (call, _), tensor in zip(self._pending_calls, self._pending[name], strict=True):
+            if not bool(torch.isfinite(tensor).all()):
+                return call
+        return self._pending_calls[0][0]
 
     def _names(self) -> list[str]:
         return [*self.input_names, *(n for n in self.ports if n not in self.input_names)]
@@ -352,6 +382,7 @@ def capture(
                 run_batch(model, batch, index, type(model).__name__)
     finally:
         handle.remove()
+    recorder.flush()
     if recorder.calls == 0:
         raise InputError(
             f"submodule {name!r} of {type(model).__name__} was never called while the model ran "
