@@ -67,6 +67,9 @@ def test_two_stores_with_one_uri_never_share_cached_records(tmp_path: Path) -> N
     assert first.pull("t/law@1.0.0", to=tmp_path / "pa").digest == a.digest
     assert second.pull("t/law@1.0.0", to=tmp_path / "pb").digest == b.digest
     assert second.pull("t/law@>=1", to=tmp_path / "pc").digest == b.digest
+    into_cache = [r.pull("t/law@1.0.0") for r in (first, second)]  # no --to: the local cache
+    assert [m.digest for m in into_cache] == [a.digest, b.digest]
+    assert "2.0 * x" in (into_cache[0].path / "modreg.yaml").read_text()  # left as it was
 
 
 @pytest.mark.parametrize("kind", ["memory", "s3"])

@@ -721,4 +721,7 @@ def _not_found_message(ref: ModuleRef, versions: dict[str, bool]) -> str:
 
 
 def _cache_dir(settings: Settings, record: VersionRecord) -> Path:
-    return settings.cache / record.name.replace("/", "+") / record.version
+    """Where a pull without ``--to`` lands: by name, version *and digest*, so two registries
+    holding other bytes under one ``name@version`` never replace each other's folder."""
+    digest = record.digest.removeprefix("sha256:")[:16]
+    return settings.cache / record.name.replace("/", "+") / f"{record.version}-{digest}"
