@@ -152,15 +152,24 @@ def test_a_pulled_file_saved_in_place_leaves_the_cache_intact(remote: Any, tmp_p
     assert again.digest == record.digest
 
 
-@pytest.mark.parametrize("damage", ["truncated record", "object link", "object folder"])
+@pytest.mark.parametrize(
+    "damage", ["truncated record", "object link", "object folder", "truncated bundle"]
+)
 def test_a_damaged_cache_entry_is_dropped_and_fetched_again(
-    remote: Any, tmp_path: Path, damage: str
+    remote: Any, tmp_path: Path, damage: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     registry = remote.registry()
     record = registry.resolve(registry.publish(write_network_module(tmp_path / "src")).ref)
+    private, public = write_keypair(tmp_path)
+    _sign(registry, record.ref, private)
+    monkeypatch.setenv("MODREG_TRUSTED_KEYS", str(public))
+    registry = remote.registry()
     registry.pull(record.ref, to=tmp_path / "a")
     cache = registry.settings.store_cache
-    if damage == "truncated record":
+    if damage == "truncated bundle":
+        (cached,) = cache.glob("*/signatures/test+net/1.0.0/*.json")
+        cached.write_bytes(cached.read_bytes()[:40])
+    elif damage == "truncated record":
         (cached,) = cache.glob("*/records/test+net/1.0.0.json")
         cached.write_bytes(cached.read_bytes()[:40])
     else:

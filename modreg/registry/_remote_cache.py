@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import shutil
 import threading
@@ -94,8 +95,12 @@ class RemoteCache:
         return self._immutable(key, limit, check)
 
     def bundle(self, key: str, *, limit: int) -> bytes | None:
-        """A signature bundle (immutable once stored), from the cache else the remote."""
-        return self._immutable(key, limit, None)
+        """A signature bundle (immutable once stored), from the cache else the remote.
+
+        A cached bundle that is not JSON any more (truncated on disk) is dropped and fetched
+        again: kept, it would refuse every trusted pull of the version.
+        """
+        return self._immutable(key, limit, _json_document)
 
     def _immutable(
         self, key: str, limit: int, check: Callable[[bytes], object] | None
@@ -171,6 +176,13 @@ class RemoteCache:
         else:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
+
+
+def _json_document(data: bytes) -> None:
+    try:
+        json.loads(data)
+    except (ValueError, RecursionError):
+        raise IntegrityError("not a JSON document") from None
 
 
 def _replace(path: Path, data: bytes) -> None:
