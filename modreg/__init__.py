@@ -32,6 +32,7 @@ from modreg.errors import (
     ModuleNotFound,
     PipelineError,
     SignatureError,
+    UsageError,
     VersionExists,
 )
 
@@ -116,6 +117,7 @@ __all__ = [
     "Registry",
     "SignatureError",
     "Tracker",
+    "UsageError",
     "VersionExists",
     "__version__",
     "build",

@@ -8,6 +8,7 @@ Messages say what was wrong, the offending value, and how to fix it; the CLI pri
 ```
 ModregError
 ├── ConfigError(ValueError)               bad MODREG_* environment or option value
+│   └── UsageError(ValueError)            a command's options or arguments contradict (exit 2)
 ├── InvalidManifest(ValueError)           modreg.yaml does not validate
 │   ├── InvalidName(ValueError)           module name breaks the naming rules
 │   ├── InvalidVersion(ValueError)        not a MAJOR.MINOR.PATCH version / bad spec
@@ -61,6 +62,7 @@ __all__ = [
     "PipelineError",
     "SignatureError",
     "StoreError",
+    "UsageError",
     "VersionExists",
 ]
 
@@ -71,6 +73,13 @@ class ModregError(Exception):
 
 class ConfigError(ModregError, ValueError):
     """A configuration value (environment variable or option) is malformed."""
+
+
+class UsageError(ConfigError):
+    """Options or arguments that cannot go together or are out of bounds: fix the call.
+
+    The CLI exits 2 on it, as on click's own usage errors.
+    """
 
 
 class InvalidManifest(ModregError, ValueError):

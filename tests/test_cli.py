@@ -223,31 +223,35 @@ def test_bad_network_module_refused(
 
 
 @pytest.mark.parametrize(
-    ("args", "match"),
+    ("args", "match", "code"),
     [
-        (["pull", "test/net@>=2"], "available: 1.0.0"),
-        (["pull", "test/nope"], "no module named 'test/nope'"),
-        (["pull", "../evil"], "'../evil'"),
-        (["pull", "test/net@1.0.0 "], "whitespace"),
-        (["show", "test/net@=>1"], "invalid version spec"),
-        (["yank", "test/net"], "invalid version"),
-        (["publish", "does/not/exist"], "not a directory"),
-        (["pull", "test/net", "--registry", "gs://bucket/x"], "not supported"),
-        (["pull", "test/net", "--registry", "s3://bucket/x"], "no AWS credentials"),
-        (["pull", "test/net", "--registry", "s3://B!/x"], "not a valid bucket name"),
+        (["pull", "test/net@>=2"], "available: 1.0.0", 1),
+        (["pull", "test/nope"], "no module named 'test/nope'", 1),
+        (["pull", "../evil"], "'../evil'", 1),
+        (["pull", "test/net@1.0.0 "], "whitespace", 1),
+        (["show", "test/net@=>1"], "invalid version spec", 1),
+        (["yank", "test/net"], "invalid version", 1),
+        (["publish", "does/not/exist"], "not a directory", 1),
+        (["pull", "test/net", "--registry", "s3://bucket/x"], "no AWS credentials", 1),
+        (["pull", "test/net", "--registry", "gs://bucket/x"], "not supported", 1),
+        (["pull", "test/net", "--registry", "s3://B!/x"], "not a valid bucket name", 1),
+        # options that contradict are a usage error (UsageError): exit 2, still one line
+        (["copy", "test/net@1.0.0"], "--to REGISTRY", 2),
+        (["yank", "test/net@1.0.0", "--reason", "x" * 1001], "under 1000", 2),
     ],
 )
 def test_bad_references(
     args: list[str],
     match: str,
+    code: int,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("MODREG_REGISTRY", str(tmp_path / "reg"))
     run(["publish", str(write_network_module(tmp_path / "m"))], capsys)
-    code, out, err = run(args, capsys)
-    assert code == 1 and out == ""
+    found, out, err = run(args, capsys)
+    assert found == code and out == ""
     assert err.startswith("error: ") and match in err and len(err.strip().splitlines()) == 1
 
 
@@ -282,3 +286,144 @@ def test_real_process_round_trip(tmp_path: Path, module_copy: Callable[[str], Pa
     assert published.stdout.startswith("published physics/drag@1.0.0 sha256:")
     pulled = _subprocess(["pull", "physics/drag@~=1.0", "--to", str(tmp_path / "d")], env)
     assert pulled.stdout.strip() == str(tmp_path / "d")
+
+
+# -- one CLI contract: --json everywhere, --registry anywhere, --version, exit codes ----------
+def _leaf_commands() -> dict[str, object]:
+    import typer.main
+
+    from modreg.cli._app import app
+
+    def walk(command: object, path: str) -> dict[str, object]:
+        children = getattr(command, "commands", None)
+        if children is None:
+            return {path: command}
+        found: dict[str, object] = {}
+        for name, child in children.items():
+            found |= walk(child, f"{path} {name}".strip())
+        return found
+
+    return walk(typer.main.get_command(app), "")
+
+
+def test_every_command_has_the_one_json_option() -> None:
+    from modreg.cli._options import JsonOption
+
+    shared = JsonOption.__metadata__[0].help
+    commands = _leaf_commands()
+    assert {"publish", "pull", "copy", "yank", "unyank", "gc", "sign", "check ci"} <= set(commands)
+    for name, command in commands.items():
+        found = [p for p in command.params if "--json" in p.opts]  # type: ignore[attr-defined]
+        assert len(found) == 1, f"modreg {name} has no --json"
+        assert found[0].help == shared, f"modreg {name} defines its own --json"
+
+
+def test_json_output_of_the_writing_commands(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], module_copy: Callable[[str], Path]
+) -> None:
+    reg = ["--registry", str(tmp_path / "reg")]
+    code, out, _ = run(["publish", str(module_copy("gravity")), "--json", *reg], capsys)
+    published = json.loads(out)
+    assert code == 0 and published["ref"] == "physics/gravity@1.0.0" and published["created"]
+    code, out, err = run(
+        ["pull", "physics/gravity", "--to", tmp_path / "d", "--json", *reg], capsys
+    )
+    pulled = {"ref": published["ref"], "digest": published["digest"], "path": str(tmp_path / "d")}
+    assert (code, json.loads(out), err) == (0, pulled, "")  # stdout is the one object
+    code, out, _ = run(
+        ["copy", "physics/gravity@1.0.0", "--to", tmp_path / "m", "--json", *reg], capsys
+    )
+    assert json.loads(out) == [published]
+    code, out, _ = run(
+        ["yank", "physics/gravity@1.0.0", "--reason", "wrong G", "--json", *reg], capsys
+    )
+    assert {k: json.loads(out)[k] for k in ("ref", "yanked", "reason", "step")} == {
+        "ref": "physics/gravity@1.0.0",
+        "yanked": True,
+        "reason": "wrong G",
+        "step": 1,
+    }
+    code, out, _ = run(["unyank", "physics/gravity@1.0.0", "--json", *reg], capsys)
+    assert (json.loads(out)["yanked"], json.loads(out)["step"]) == (False, 2)
+    code, out, _ = run(["gc", "--json", *reg], capsys)
+    assert json.loads(out) == {"temporaries_removed": 0, "objects_removed": 0}
+
+
+def test_registry_before_or_after_the_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], module_copy: Callable[[str], Path]
+) -> None:
+    first, second = str(tmp_path / "first"), str(tmp_path / "second")
+    assert run(["--registry", first, "publish", str(module_copy("gravity"))], capsys)[0] == 0
+    assert (tmp_path / "first" / "records").is_dir()
+    code, out, _ = run(["list", "--json", "--registry", first], capsys)
+    assert [row["name"] for row in json.loads(out)] == ["physics/gravity"]
+    code, out, _ = run(["-r", first, "check", "dependents", "physics/gravity", "--json"], capsys)
+    assert code == 0, out
+    # both given: the command's own wins
+    code, out, _ = run(["--registry", first, "list", "--json", "--registry", second], capsys)
+    assert (code, out) == (0, "[]\n")
+
+
+def test_yank_reasons_in_list_and_show_and_unyank(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], module_copy: Callable[[str], Path]
+) -> None:
+    reg = ["--registry", str(tmp_path / "reg")]
+    run(["publish", str(module_copy("gravity")), *reg], capsys)
+    run(["publish", str(module_copy("drag")), *reg], capsys)
+    run(["yank", "physics/gravity@1.0.0", "--reason", "wrong G", *reg], capsys)
+    code, out, _ = run(["yank", "physics/gravity@1.0.0", "--reason", "G off by 1e3", *reg], capsys)
+    assert (code, out) == (0, "yanked physics/gravity@1.0.0\n")
+    code, out, _ = run(["list", *reg], capsys)
+    assert "yanked physics/gravity@1.0.0: G off by 1e3" in out and "wrong G" not in out
+    code, out, _ = run(["show", "physics/gravity@1.0.0", *reg], capsys)
+    assert "YANKED" in out and "G off by 1e3" in out
+    code, out, _ = run(["show", "physics/gravity@1.0.0", "--json", *reg], capsys)
+    assert json.loads(out)["yanked"]["reason"] == "G off by 1e3"
+    code, out, _ = run(["show", "physics/drag", "--json", *reg], capsys)
+    assert json.loads(out)["yanked"] is None
+    code, out, _ = run(["unyank", "physics/gravity@1.0.0", *reg], capsys)
+    assert (code, out) == (0, "unyanked physics/gravity@1.0.0\n")
+    code, out, _ = run(["pull", "physics/gravity@>=1", *reg], capsys)
+    assert code == 0
+    code, out, _ = run(["show", "physics/gravity@1.0.0", *reg], capsys)
+    assert "YANKED" not in out
+
+
+def test_list_filters(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], module_copy: Callable[[str], Path]
+) -> None:
+    reg = ["--registry", str(tmp_path / "reg")]
+    run(["publish", str(module_copy("gravity")), *reg], capsys)
+    run(["publish", str(write_network_module(tmp_path / "n")), *reg], capsys)
+    code, out, _ = run(["list", "physics/", "--json", *reg], capsys)
+    assert [row["name"] for row in json.loads(out)] == ["physics/gravity"]
+    code, out, _ = run(["list", "--search", "NET", "--json", *reg], capsys)
+    assert [row["name"] for row in json.loads(out)] == ["test/net"]
+    code, out, err = run(["list", "chem/", *reg], capsys)
+    assert (code, out) == (0, "") and "no module matches" in err
+
+
+def test_unexpected_error_exits_70(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modreg.registry import Registry
+
+    def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(Registry, "list", broken)
+    code, out, err = run(["list", "--registry", tmp_path / "reg"], capsys)
+    assert (code, out) == (70, "")
+    assert err == "error: unexpected RuntimeError: boom (rerun with MODREG_DEBUG=1 and report it)\n"
+
+
+def test_real_process_version_and_exit_codes(tmp_path: Path) -> None:
+    import modreg
+
+    env = {**os.environ, "MODREG_REGISTRY": str(tmp_path / "reg")}
+    version = _subprocess(["--version"], env)
+    assert (version.returncode, version.stdout) == (0, f"modreg {modreg.__version__}\n")
+    usage = _subprocess(["copy", "physics/nothing@1.0.0"], env)  # a library usage error
+    assert usage.returncode == 2 and usage.stderr.startswith("error: give one NAME@SPEC")
+    gate = _subprocess(["verify", "--registry", str(tmp_path)], env)  # not a registry
+    assert gate.returncode == 1

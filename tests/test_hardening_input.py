@@ -570,14 +570,14 @@ def test_absurd_sample_counts_are_refused_by_value(
     code, _, err = run_cli(
         ["distill", "physics/x", "--samples", "100000000000", "-r", registry_path], capsys
     )
-    assert code == 1 and "--samples 100000000000 is more than 10,000,000" in err
+    assert code == 2 and "--samples 100000000000 is more than 10,000,000" in err
     assert err.count("\n") == 1
     args = ["distill", "--data", data, "--target", "y", "--units", units, "--time-budget", "nan"]
     code, _, err = run_cli(args, capsys)
-    assert code == 1 and "--time-budget nan" in err
+    assert code == 2 and "--time-budget nan" in err
     args = ["check", "replace", "--model", ROOT / "modules" / "gravity", "--data", data]
     code, _, err = run_cli([*args, "--samples", "100000000000", "-r", registry_path], capsys)
-    assert code == 1 and "--samples 100000000000 is more than 1,000,000" in err
+    assert code == 2 and "--samples 100000000000 is more than 1,000,000" in err
 
 
 def test_unit_for_an_unknown_port_is_refused(

@@ -50,9 +50,10 @@ def test_import_modreg_loads_no_heavy_package() -> None:
     assert _loaded("import modreg") & set(HEAVY) == set()
 
 
-def test_help_loads_no_heavy_package() -> None:
+@pytest.mark.parametrize("flag", ["--help", "--version"])
+def test_help_loads_no_heavy_package(flag: str) -> None:
     statement = "import runpy; runpy.run_module('modreg', run_name='__main__')"
-    loaded = _loaded(statement, argv=("modreg", "--help"))
+    loaded = _loaded(statement, argv=("modreg", flag))
     assert "typer" in loaded  # the command really ran
     assert loaded & set(HEAVY) == set()
 

@@ -149,5 +149,5 @@ def test_cli_upgrade_prints_the_diff_and_exit_codes(
     code, out, _ = run_cli(["lock", ball, "-r", registry_path], capsys)
     assert (code, out) == (0, "lock up to date: unchanged\n")
     code, _, err = run_cli(["lock", ball, "physics/drag", "-r", registry_path], capsys)
-    assert code == 1
+    assert code == 2  # a usage error
     assert err == "error: NAME 'physics/drag' is only used with --upgrade: add --upgrade\n"

@@ -167,6 +167,21 @@ def test_bad_requests_get_400_with_the_reason(
     assert "Traceback" not in body["message"]
 
 
+def test_dataframe_and_instances_requests_are_served(served: tuple[str, Any]) -> None:
+    url, drag = served
+    v, rho = [[10.0, 0.0, 5.0], [-30.0, 20.0, 1.0]], [1.2, 0.9]
+    want = reference(modreg.build(drag), {"v": v, "rho": rho})["F"]
+    split = {"columns": ["v[0]", "v[1]", "v[2]", "rho"], "data": [[*v[0], rho[0]], [*v[1], rho[1]]]}
+    status, body = _post(url, {"dataframe_split": split})
+    assert status == 200, body
+    rows = [[row[f"F[{i}]"] for i in range(3)] for row in body["predictions"]]
+    np.testing.assert_allclose(np.array(rows), want, rtol=1e-6)
+    instances = [{"v": v[0], "rho": rho[0]}, {"v": v[1], "rho": rho[1]}]
+    status, body = _post(url, {"instances": instances})
+    assert status == 200, body
+    np.testing.assert_allclose(np.array(body["predictions"]["F"]), want, rtol=1e-6)
+
+
 def test_a_body_that_is_not_json_gets_4xx(served: tuple[str, Any]) -> None:
     status, _ = _post(served[0], b"{not json")
     assert 400 <= status < 500

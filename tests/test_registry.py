@@ -7,14 +7,21 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import modreg
 from modreg.errors import (
     InvalidModule,
     ModuleNotFound,
+    UsageError,
+    VersionExists,
 )
-from modreg.registry import Registry
+from modreg.registry import Registry, _index
+from modreg.registry._index import IndexEntry
+from modreg.store import MemoryStore
 
+from ._backends import Backend, make_backend
 from ._helpers import write_network_module
 
 
@@ -115,3 +122,108 @@ def test_verify_rebuilds_index_and_cleans_temps(
     report = registry.verify()
     assert report.ok and report.temporaries_removed == 1
     assert [r.name for r in registry.list()] == ["test/net"]
+
+
+# -- yank, yank again, un-yank: a chain of create-only markers -------------------------------
+@pytest.fixture(params=["local", "memory"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    return make_backend(request.param, tmp_path, None)
+
+
+def test_yank_reasons_and_unyank(backend: Backend, tmp_path: Path) -> None:
+    registry = backend.registry()
+    for version in ("1.0.0", "1.1.0"):
+        _publish(registry, tmp_path, version)
+    registry.yank("test/net@1.1.0", reason="wrong constant")
+    assert registry.resolve("test/net@>=1").version == "1.0.0"
+    [row] = registry.list()
+    assert (row.latest, row.yanked, row.reasons) == (
+        "1.0.0",
+        ("1.1.0",),
+        {"1.1.0": "wrong constant"},
+    )
+
+    registry.yank("test/net@1.1.0")  # again without a reason: nothing to record
+    registry.yank("test/net@1.1.0", reason="wrong constant")  # the same reason: nothing either
+    state = registry.yank_state("test/net", "1.1.0")
+    assert state is not None and (state.yanked, state.reason, state.step) == (
+        True,
+        "wrong constant",
+        1,
+    )
+    registry.yank("test/net@1.1.0", reason="diverges above 0.8 m")  # a new reason is recorded
+    assert registry.list()[0].reasons == {"1.1.0": "diverges above 0.8 m"}
+
+    with pytest.raises(VersionExists, match="was yanked"):  # the same bytes, while yanked
+        _publish(registry, tmp_path, "1.1.0")
+    registry.unyank("test/net@1.1.0")
+    assert registry.versions("test/net") == {"1.0.0": False, "1.1.0": False}
+    assert not registry.publish(tmp_path / "src-1.1.0-").created  # un-yanked: a no-op again
+    assert registry.resolve("test/net@>=1").version == "1.1.0"
+    [row] = registry.list()
+    assert (row.latest, row.yanked, row.reasons) == ("1.1.0", (), {})
+    registry.unyank("test/net@1.1.0")  # not yanked: a no-op
+    registry.unyank("test/net@1.0.0")  # never yanked: a no-op
+    assert registry.yank_state("test/net", "1.0.0") is None
+
+    registry.yank("test/net@1.1.0", reason="broken after all")
+    state = registry.yank_state("test/net", "1.1.0")
+    assert state is not None and (state.yanked, state.reason, state.step) == (
+        True,
+        "broken after all",
+        4,
+    )
+    assert registry.resolve("test/net").version == "1.0.0"
+    assert registry.resolve("test/net@1.1.0").version == "1.1.0"  # an exact pin still works
+    report = registry.verify()  # the new marker keys are no strays; the rebuilt index agrees
+    assert report.ok, report.problems
+    assert registry.list()[0].reasons == {"1.1.0": "broken after all"}
+
+
+def test_copy_carries_every_yank_step(backend: Backend, tmp_path: Path) -> None:
+    source, mirror = backend.registry(), Registry(tmp_path / "mirror")
+    _publish(source, tmp_path, "1.0.0")
+    source.yank("test/net@1.0.0", reason="bad")
+    source.copy("test/net@1.0.0", mirror)
+    assert mirror.versions("test/net") == {"1.0.0": True}
+    source.unyank("test/net@1.0.0")
+    source.copy("test/net@1.0.0", mirror)  # re-running a copy completes it
+    assert mirror.versions("test/net") == {"1.0.0": False}
+    assert mirror.list()[0].yanked == ()
+
+
+def test_yank_reason_is_bounded(registry: Registry, tmp_path: Path) -> None:
+    _publish(registry, tmp_path, "1.0.0")
+    with pytest.raises(UsageError, match="--reason is 1001 characters long: keep it under 1000"):
+        registry.yank("test/net@1.0.0", reason="x" * 1001)
+    assert registry.yank_state("test/net", "1.0.0") is None
+
+
+def test_list_filters_by_namespace_and_text(registry: Registry, tmp_path: Path) -> None:
+    registry.publish(write_network_module(tmp_path / "a", name="physics/drag", summary="Air drag"))
+    registry.publish(write_network_module(tmp_path / "b", name="physics/lift"))
+    registry.publish(write_network_module(tmp_path / "c", name="bio/dragonfly"))
+    assert [r.name for r in registry.list("physics/")] == ["physics/drag", "physics/lift"]
+    assert [r.name for r in registry.list(search="DRAG")] == ["bio/dragonfly", "physics/drag"]
+    assert [r.name for r in registry.list("physics/", search="air")] == ["physics/drag"]
+    assert registry.list("chem/") == []
+
+
+ENTRIES = [
+    IndexEntry("t/n", "1.0.0", "sha256:a", "network", "s"),  # the publish
+    IndexEntry("t/n", "1.0.0", "sha256:a", "network", "s", True),  # a yank written before steps
+    IndexEntry("t/n", "1.0.0", "sha256:a", "network", "s", True, "new reason", 2),
+    IndexEntry("t/n", "1.0.0", "sha256:a", "network", "s", False, "", 3),  # un-yanked
+]
+
+
+@given(st.permutations(ENTRIES))
+def test_the_index_folds_the_highest_yank_step_in_any_order(entries: list[IndexEntry]) -> None:
+    # Log keys of writers with skewed clocks arrive in any order: the step decides, not time.
+    store = MemoryStore()
+    for entry in entries:
+        _index.append_entry(store, entry)
+    [row] = _index.read_index(store)
+    assert (row.yanked, row.yank_step) == (False, 3)
+    assert _index.covers({("t/n", "1.0.0"): row}, entries)  # gc may drop the log keys
+    assert not _index.covers({("t/n", "1.0.0"): ENTRIES[2]}, entries)  # ... not before step 3

@@ -230,3 +230,23 @@ def test_repair_needs_its_source(tmp_path: Path, capsys: Any) -> None:
     Registry(tmp_path / "r").publish(write_network_module(tmp_path / "src"))
     code, _, err = run_cli(["verify", "--registry", str(tmp_path / "r"), "--repair"], capsys)
     assert code == 2 and "--repair and --from REGISTRY go together" in err
+
+
+def test_a_yank_that_failed_after_its_marker_is_finished_by_the_retry(
+    backend: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry = backend.registry()
+    registry.publish(write_network_module(tmp_path / "src"))
+    real = _index.append_entry
+
+    def full_disk(store: Any, entry: Any) -> None:
+        raise StoreError("No space left on device")
+
+    monkeypatch.setattr(_index, "append_entry", full_disk)
+    with pytest.raises(StoreError, match="No space"):
+        registry.yank("test/net@1.0.0", reason="wrong sign")
+    monkeypatch.setattr(_index, "append_entry", real)
+    assert registry.versions("test/net") == {"1.0.0": True}  # the marker holds
+    assert registry.list()[0].yanked == ()  # but the index missed it
+    registry.yank("test/net@1.0.0", reason="wrong sign")
+    assert registry.list()[0].yanked == ("1.0.0",)

@@ -1,8 +1,9 @@
 """The ``modreg`` command line: thin typer commands over the library.
 
-:func:`main` is the console-script entry point; it turns every modreg error into one line
-``error: ...`` on stderr with exit code 1 (usage errors exit 2), and shows a traceback only
-when ``MODREG_DEBUG=1``.
+:func:`main` is the console-script entry point; it turns every error into one line
+``error: ...`` on stderr with the exit code of the table in ``cli/_errors.py`` (1 an error
+or a failed gate, 2 usage, 70 unexpected, 130 interrupted), and shows a traceback only when
+``MODREG_DEBUG=1``.
 """
 
 from __future__ import annotations

@@ -12,7 +12,11 @@ import typer
 from modreg.cli import _deps
 from modreg.cli._check import check_app
 from modreg.cli._distill import distill
-from modreg.cli._options import JsonOption, RegistryOption
+from modreg.cli._options import (
+    JsonOption,
+    RegistryOption,
+    remember_registry,
+)
 from modreg.cli._render import echo
 
 if TYPE_CHECKING:
@@ -44,16 +48,47 @@ def _stderr(message: str) -> None:
     print(message, file=sys.stderr)
 
 
+def _print_json(data: object) -> None:
+    print(json.dumps(data, indent=2))
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        import modreg
+
+        print(f"modreg {modreg.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    registry: RegistryOption = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """A registry of reusable equation and network modules."""
+    remember_registry(ctx, registry)
+
+
 @app.command()
 def publish(
     directory: Annotated[Path, typer.Argument(help="Module directory holding modreg.yaml.")],
     registry: RegistryOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Validate a module directory and publish it as an immutable version."""
     result = _registry(registry).publish(directory)
     if not result.created:
         _stderr(f"note: {result.ref} was already published with identical content; nothing changed")
-    print(f"published {result.ref} {result.digest}")
+    if as_json:
+        _print_json({"ref": result.ref, "digest": result.digest, "created": result.created})
+    else:
+        print(f"published {result.ref} {result.digest}")
 
 
 @app.command()
@@ -69,10 +104,14 @@ def pull(
             "--offline", help="Serve a remote registry from the local cache only (no network)."
         ),
     ] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Fetch a verified copy of a module; print its directory."""
     # Under MODREG_TRUSTED_KEYS the registry refuses unsigned modules (Registry.pull).
     module = _registry(registry, offline=offline).pull(ref, to=to)
+    if as_json:
+        _print_json({"ref": module.ref, "digest": module.digest, "path": str(module.path)})
+        return
     _stderr(f"pulled {module.ref} {module.digest}")
     print(module.path)
 
@@ -85,32 +124,51 @@ def copy(
     to: Annotated[str, typer.Option("--to", help="Target registry (path or URI).")] = "",
     copy_all: Annotated[bool, typer.Option("--all", help="Copy every version.")] = False,
     registry: RegistryOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Copy versions byte for byte to another registry (digests kept; safe to re-run)."""
-    from modreg.errors import ConfigError
+    from modreg.errors import UsageError
     from modreg.registry import Registry
 
     if not to or (ref is None) == (not copy_all):
-        raise ConfigError("give one NAME@SPEC or --all, and --to REGISTRY: nothing was copied")
+        raise UsageError("give one NAME@SPEC or --all, and --to REGISTRY: nothing was copied")
     source, target = _registry(registry), Registry(to)
+    copied = []
     for one in source.refs() if copy_all else [str(ref)]:
         result = source.copy(one, target)
-        state = "copied" if result.created else "already there"
-        print(f"{state} {result.ref} {result.digest}")
+        copied.append({"ref": result.ref, "digest": result.digest, "created": result.created})
+        if not as_json:
+            state = "copied" if result.created else "already there"
+            print(f"{state} {result.ref} {result.digest}")
+    if as_json:
+        _print_json(copied)
 
 
 @app.command("list")
-def list_(registry: RegistryOption = None, as_json: JsonOption = False) -> None:
-    """List modules: name, latest version, kind, summary."""
-    from modreg.cli._render import list_table, print_table
+def list_(
+    prefix: Annotated[
+        str,
+        typer.Argument(help="Only names starting with this: a namespace ('physics/') or a name."),
+    ] = "",
+    search: Annotated[
+        str, typer.Option("--search", help="Only names or summaries containing this text.")
+    ] = "",
+    registry: RegistryOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List modules: name, latest version, kind, summary (yanked versions with their reason)."""
+    from modreg.cli._render import list_table, print_table, yank_lines
 
-    rows = _registry(registry).list()
+    rows = _registry(registry).list(prefix, search)
     if as_json:
-        print(json.dumps([row.__dict__ for row in rows], indent=2))
+        _print_json([row.__dict__ for row in rows])
+    elif not rows and (prefix or search):
+        _stderr("no module matches: run 'modreg list' without a filter to see them all")
     elif not rows:
         _stderr("the registry holds no modules yet: publish one with 'modreg publish DIR'")
     else:
         print_table(list_table(rows))
+        echo(*yank_lines(rows))
 
 
 @app.command()
@@ -121,12 +179,19 @@ def show(
 ) -> None:
     """Show a module's interface, body (equation or network), files and digests."""
     from modreg.cli._render import show_json, show_module
+    from modreg.errors import OfflineError
 
-    record, manifest = _registry(registry).manifest(ref)
+    store = _registry(registry)
+    record, manifest = store.manifest(ref)
+    try:
+        yanked = store.yank_state(record.name, record.version)
+    except OfflineError:  # a cached pin shows offline; whether it is yanked needs the network
+        _stderr(f"note: offline, so whether {record.ref} is yanked was not checked")
+        yanked = None
     if as_json:
-        print(json.dumps(show_json(record, manifest), indent=2))
+        _print_json(show_json(record, manifest, yanked))
     else:
-        show_module(record, manifest)
+        show_module(record, manifest, yanked)
 
 
 @app.command()
@@ -182,22 +247,56 @@ def verify(
         raise typer.Exit(1)
 
 
+ReasonOption = Annotated[
+    str, typer.Option("--reason", help="Why (shown by 'list' and 'show'), up to 1000 characters.")
+]
+
+
 @app.command()
 def yank(
     ref: Annotated[str, typer.Argument(help="Exact NAME@VERSION.")],
-    reason: Annotated[str, typer.Option("--reason", help="Why it is yanked.")] = "",
+    reason: ReasonOption = "",
     registry: RegistryOption = None,
+    as_json: JsonOption = False,
 ) -> None:
-    """Yank a version: ranges and 'latest' skip it; an exact pin still resolves."""
-    record = _registry(registry).yank(ref, reason)
-    print(f"yanked {record.ref}")
+    """Yank a version: ranges and 'latest' skip it; an exact pin still resolves.
+
+    Yanking again with another --reason records the new reason; 'modreg unyank' undoes it.
+    """
+    _change_yank(_registry(registry), ref, True, reason, as_json)
 
 
 @app.command()
-def gc(registry: RegistryOption = None) -> None:
+def unyank(
+    ref: Annotated[str, typer.Argument(help="Exact NAME@VERSION.")],
+    reason: ReasonOption = "",
+    registry: RegistryOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Undo a yank: ranges and 'latest' admit the version again."""
+    _change_yank(_registry(registry), ref, False, reason, as_json)
+
+
+def _change_yank(store: Registry, ref: str, yanked: bool, reason: str, as_json: bool) -> None:
+    record = store.yank(ref, reason) if yanked else store.unyank(ref, reason)
+    state = store.yank_state(record.name, record.version)
+    now_yanked = state is not None and state.yanked
+    if now_yanked != yanked:  # a writer beside us changed it back since
+        _stderr(f"note: {record.ref} is {'not ' if not now_yanked else ''}yanked now")
+    if as_json:
+        _print_json({"ref": record.ref, **(state.to_json() if state else {"yanked": False})})
+    else:
+        print(f"{'yanked' if yanked else 'unyanked'} {record.ref}")
+
+
+@app.command()
+def gc(registry: RegistryOption = None, as_json: JsonOption = False) -> None:
     """Remove leftovers of crashed publishes (temp files, unreferenced objects)."""
     temporaries, objects = _registry(registry).gc()
-    print(f"removed {temporaries} temporary file(s) and {objects} unreferenced object(s)")
+    if as_json:
+        _print_json({"temporaries_removed": temporaries, "objects_removed": objects})
+    else:
+        print(f"removed {temporaries} temporary file(s) and {objects} unreferenced object(s)")
 
 
 for _command in (_deps.lock, _deps.tree, _deps.lineage, _deps.sign, _deps.signatures):

@@ -77,23 +77,23 @@ def _finish(report: CheckReport, as_json: bool, junit: Path | None) -> None:
 
 def _samples(count: int) -> int:
     """``--samples`` within the bound a manifest's ``checks:`` entry has."""
-    from modreg.errors import ConfigError
+    from modreg.errors import UsageError
 
     if count > MAX_SAMPLES:
-        raise ConfigError(
+        raise UsageError(
             f"--samples {count} is more than {MAX_SAMPLES:,} draws: give a smaller count"
         )
     return count
 
 
 def _pairs(values: list[str] | None, option: str) -> dict[str, str]:
-    from modreg.errors import ConfigError
+    from modreg.errors import UsageError
 
     result: dict[str, str] = {}
     for value in values or []:
         key, sep, text = value.partition("=")
         if not sep or not key or not text:
-            raise ConfigError(f"{option} {value!r} must be PORT=VALUE, e.g. {option} v=km/h")
+            raise UsageError(f"{option} {value!r} must be PORT=VALUE, e.g. {option} v=km/h")
         result[key] = text
     return result
 
@@ -200,8 +200,8 @@ def replace(
 
 def _metric(text: str) -> Any:
     from modreg.check._metrics import METRICS
-    from modreg.errors import ConfigError
+    from modreg.errors import UsageError
 
     if text not in METRICS:
-        raise ConfigError(f"unknown metric {text!r}: choose one of {', '.join(METRICS)}")
+        raise UsageError(f"unknown metric {text!r}: choose one of {', '.join(METRICS)}")
     return text

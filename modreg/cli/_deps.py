@@ -118,11 +118,11 @@ def lock(
 ) -> None:
     """Write or refresh DIR/modreg.lock; --upgrade [NAME] moves pins the checks allow."""
     from modreg.deps.lock import upgrade_lock, write_lock
-    from modreg.errors import ConfigError
+    from modreg.errors import UsageError
 
     store = _registry(registry)
     if name is not None and not upgrade:
-        raise ConfigError(f"NAME {name!r} is only used with --upgrade: add --upgrade")
+        raise UsageError(f"NAME {name!r} is only used with --upgrade: add --upgrade")
     if upgrade:
         result = upgrade_lock(directory, store, name=name, data_root=data_root)
     else:
@@ -192,24 +192,29 @@ def sign(
         ),
     ] = "sha256",
     registry: RegistryOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Sign a published version (OpenSSF model-signing bundle); stored beside its record."""
     import os
 
-    from modreg.errors import ConfigError
+    from modreg.errors import UsageError
     from modreg.signing import sign as run
 
     password = None
     if password_env is not None:
         password = os.environ.get(password_env)
         if password is None:
-            raise ConfigError(f"--password-env {password_env}: that variable is not set")
+            raise UsageError(f"--password-env {password_env}: that variable is not set")
     result = run(_registry(registry), ref, key, password=password, algorithm=hash_)
     if not result.created:
         print(
             f"note: {result.ref} was already signed by this key; nothing changed", file=sys.stderr
         )
-    echo(f"signed {result.ref} by {result.signer}")
+    if as_json:
+        data = {"ref": result.ref, "signer": result.signer, "created": result.created}
+        print(json.dumps(data, indent=2))
+    else:
+        echo(f"signed {result.ref} by {result.signer}")
 
 
 def signatures(

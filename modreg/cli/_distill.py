@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from modreg.cli._options import JsonOption, RegistryOption
+
 if TYPE_CHECKING:
     from modreg.distill import DistillReport
 
@@ -30,17 +32,17 @@ MAX_TIME_BUDGET = 7 * 24 * 3600.0
 
 def _check_options(samples: int, time_budget: float, workers: int) -> None:
     """Refuse option values whose cost is absurd before anything is read or drawn."""
-    from modreg.errors import ConfigError
+    from modreg.errors import UsageError
 
     if samples > MAX_SAMPLES:
-        raise ConfigError(
+        raise UsageError(
             f"--samples {samples} is more than {MAX_SAMPLES:,}: the inputs would not fit in "
             "memory; give a smaller count"
         )
     if not time_budget <= MAX_TIME_BUDGET:  # also refuses nan
-        raise ConfigError(f"--time-budget {time_budget} is not a number of seconds up to a week")
+        raise UsageError(f"--time-budget {time_budget} is not a number of seconds up to a week")
     if workers > 256:
-        raise ConfigError(f"--workers {workers} is more than 256 search processes")
+        raise UsageError(f"--workers {workers} is more than 256 search processes")
 
 
 @contextmanager
@@ -138,17 +140,8 @@ def distill(
     ] = 1.0,
     seed: Annotated[int, typer.Option("--seed", help="Seeds the draws and the search.")] = 0,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Search processes.")] = 2,
-    registry: Annotated[
-        str | None,
-        typer.Option(
-            "--registry",
-            "-r",
-            help="Registry path or file:// URI (default: $MODREG_REGISTRY or "
-            "$MODREG_HOME/registry).",
-            show_default=False,
-        ),
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    registry: RegistryOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Distill a network module, or a table of data, into an equation module."""
     from modreg.distill import distill_module

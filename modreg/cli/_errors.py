@@ -1,4 +1,17 @@
-"""One table from exceptions to one-line CLI messages and exit codes."""
+"""One table from exceptions to one-line CLI messages and exit codes.
+
+=====  ===========================================================================
+code   meaning
+=====  ===========================================================================
+0      done
+1      an error modreg reports (:class:`~modreg.errors.ModregError`, a failed OS call),
+       or a gate that did not pass (``verify``, ``check``)
+2      usage: options or arguments that are missing, malformed or contradict (click's
+       usage errors and :class:`~modreg.errors.UsageError`); fix the command line
+70     unexpected (``EX_SOFTWARE``): a bug in modreg; the line says to report it
+130    interrupted
+=====  ===========================================================================
+"""
 
 from __future__ import annotations
 
@@ -7,13 +20,23 @@ import os
 import sys
 
 from modreg._text import safe_text
-from modreg.errors import ModregError
+from modreg.errors import CheckFailed, ModregError, UsageError
 
-__all__ = ["debug_enabled", "exit_code_for", "format_error"]
+__all__ = ["EXIT_CODES", "debug_enabled", "exit_code_for", "format_error"]
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+EXIT_UNEXPECTED = 70  # sysexits.h EX_SOFTWARE
 EXIT_INTERRUPTED = 130
+
+# First match wins; anything else is EXIT_UNEXPECTED. Click exits 2 on its own usage errors.
+EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
+    (KeyboardInterrupt, EXIT_INTERRUPTED),
+    (UsageError, EXIT_USAGE),
+    (CheckFailed, EXIT_ERROR),
+    (ModregError, EXIT_ERROR),
+    (OSError, EXIT_ERROR),
+)
 
 
 def debug_enabled() -> bool:
@@ -40,7 +63,8 @@ def format_error(exc: BaseException) -> str:
 
 
 def exit_code_for(exc: BaseException) -> int:
-    return EXIT_INTERRUPTED if isinstance(exc, KeyboardInterrupt) else EXIT_ERROR
+    """The exit code of ``exc``: the first row of :data:`EXIT_CODES` it is an instance of."""
+    return next((code for kind, code in EXIT_CODES if isinstance(exc, kind)), EXIT_UNEXPECTED)
 
 
 def report(exc: BaseException) -> int:

@@ -8,7 +8,7 @@ __all__ = ["main"]
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the ``modreg`` command; exits with 0, 1 (error) or 2 (usage)."""
+    """Run the ``modreg`` command; exits 0, or the code ``cli/_errors.py`` gives the error."""
     from modreg.cli._app import app
     from modreg.cli._errors import report
 

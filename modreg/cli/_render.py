@@ -18,10 +18,10 @@ if TYPE_CHECKING:
     from rich.table import Table
     from rich.text import Text
 
-    from modreg.registry import ListEntry, VersionRecord
+    from modreg.registry import ListEntry, VersionRecord, YankState
     from modreg.spec.manifest import Manifest, Port
 
-__all__ = ["echo", "list_table", "print_table", "show_json", "show_module"]
+__all__ = ["echo", "list_table", "print_table", "show_json", "show_module", "yank_lines"]
 
 
 def echo(*lines: object, err: bool = False) -> None:
@@ -56,6 +56,25 @@ def list_table(rows: list[ListEntry]) -> Table:
         cells = (row.name, row.latest, row.kind, count, row.summary)
         table.add_row(*map(_plain, cells))
     return table
+
+
+def yank_lines(rows: list[ListEntry]) -> list[str]:
+    """``yanked NAME@VERSION: REASON`` for every yanked version of ``rows`` (below the table)."""
+    return [
+        f"yanked {row.name}@{version}" + (f": {reason}" if reason else "")
+        for row in rows
+        for version, reason in row.reasons.items()
+    ]
+
+
+def _yank_line(state: YankState | None) -> str | None:
+    if state is None or not state.yanked:
+        return None
+    return (
+        "YANKED"
+        + (f" {state.at}" if state.at else "")
+        + (f": {state.reason}" if state.reason else "")
+    )
 
 
 def _range(port: Port) -> str:
@@ -103,8 +122,8 @@ def _cost_line(manifest: Manifest) -> str | None:
     return None if estimated is None else f"cost: {estimated}"
 
 
-def show_module(record: VersionRecord, manifest: Manifest) -> None:
-    """Print a module's identity, interface, body and file digests."""
+def show_module(record: VersionRecord, manifest: Manifest, yanked: YankState | None) -> None:
+    """Print a module's identity, yank state, interface, body and file digests."""
     from rich.console import Console
     from rich.table import Table
 
@@ -112,6 +131,8 @@ def show_module(record: VersionRecord, manifest: Manifest) -> None:
     title = _plain(f"{record.ref}  {manifest.kind}  {record.digest}")
     title.stylize("bold", 0, len(record.ref))
     console.print(title)
+    if (line := _yank_line(yanked)) is not None:
+        console.print(_plain(line), style="bold red")
     if manifest.summary:
         console.print(_plain(manifest.summary))
     console.print(_ports_table(manifest))
@@ -135,11 +156,16 @@ def show_module(record: VersionRecord, manifest: Manifest) -> None:
     console.print(files)
 
 
-def show_json(record: VersionRecord, manifest: Manifest) -> dict[str, Any]:
+def show_json(
+    record: VersionRecord, manifest: Manifest, yanked: YankState | None
+) -> dict[str, Any]:
+    """``show --json``: ``yanked`` is the yank state (``yanked``, ``reason``, ``at``, ``step``)
+    or null when the version was never yanked."""
     return {
         "ref": record.ref,
         "digest": record.digest,
         "published": record.published,
+        "yanked": None if yanked is None else yanked.to_json(),
         "files": [f.to_json() for f in record.files],
         "manifest": manifest.model_dump(mode="json", exclude_none=True),
     }

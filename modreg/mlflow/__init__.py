@@ -2,7 +2,9 @@
 
 Any module kind (equation, network, hybrid), pulled or built, becomes an MLflow model whose
 data is the module's own files (nothing pickled), verified by digest on every load, with a
-signature from its ports and their units and ranges in the flavor's metadata::
+signature of its output ports and every port's unit, shape and range in the flavor's
+metadata (requests are checked against the ports by the model itself, in any of MLflow's
+request formats)::
 
     import modreg, modreg.mlflow
     drag = modreg.pull("physics/drag@~=1.1")

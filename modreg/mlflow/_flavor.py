@@ -252,11 +252,13 @@ def _write_mlmodel(
     import modreg
 
     manifest = source.manifest
-    mlflow_model.signature = signature(manifest.inputs, manifest.outputs)
-    # The pyfunc checks every request itself (ports, shapes, units' ranges) and accepts the
-    # forms a tensor schema would refuse (lists, DataFrames of v[0] columns): mlflow is told
-    # so with the flag it uses for models that validate their own inputs.
-    mlflow_model.signature._is_signature_from_type_hint = True
+    # The signature holds the outputs only. The pyfunc checks every request itself (ports,
+    # shapes, units' ranges) and takes forms a tensor input schema would refuse (lists,
+    # DataFrames of v[0] columns). Without an input schema mlflow enforces nothing and its
+    # scoring server parses all four request formats (inputs, instances, dataframe_split,
+    # dataframe_records); the type-hint flag that also skips enforcement would restrict
+    # the server to {"inputs": ...}. The ports with units and ranges are in the flavor.
+    mlflow_model.signature = signature(manifest.outputs)
     mlflow_model.metadata = {
         **(mlflow_model.metadata or {}),
         "modreg_ref": source.ref,

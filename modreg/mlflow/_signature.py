@@ -48,17 +48,19 @@ def ports_from_metadata(data: Mapping[str, Any]) -> dict[str, Port]:
     return {name: Port.model_validate(spec) for name, spec in data.items()}
 
 
-def signature(inputs: Mapping[str, Port], outputs: Mapping[str, Port]) -> Any:
-    """An MLflow tensor signature: one named tensor per port, batch axis first (``-1``)."""
+def signature(outputs: Mapping[str, Port]) -> Any:
+    """An MLflow signature of the outputs: one named tensor per port, batch axis first (``-1``).
+
+    It has no input schema on purpose: the pyfunc checks requests against the ports itself
+    (see ``_flavor.py``), so mlflow enforces nothing and serves every request format.
+    """
     from mlflow.models.signature import ModelSignature
-    from mlflow.types.schema import Schema, TensorSpec
+    from mlflow.types.schema import ColSpec, Schema, TensorSpec
 
-    def schema(ports: Mapping[str, Port]) -> Any:
-        return Schema(
-            [TensorSpec(_numpy_dtype(p), (-1, *p.shape), name) for name, p in ports.items()]
-        )
-
-    return ModelSignature(inputs=schema(inputs), outputs=schema(outputs))
+    specs: list[ColSpec | TensorSpec] = [
+        TensorSpec(_numpy_dtype(p), (-1, *p.shape), name) for name, p in outputs.items()
+    ]
+    return ModelSignature(inputs=None, outputs=Schema(specs))
 
 
 def column_names(name: str, port: Port) -> list[str]:
@@ -73,6 +75,9 @@ def from_frame(frame: Any, ports: Mapping[str, Port]) -> dict[str, Any]:
     """The arrays a DataFrame holds, by port name (``v[0]``, ``v[1]``... stacked into ``v``)."""
     arrays: dict[str, Any] = {}
     for name, port in ports.items():
+        if port.shape and name in frame.columns:  # one column of lists (dataframe_records)
+            arrays[name] = _stacked(name, frame[name], port)
+            continue
         columns = column_names(name, port)
         missing = [c for c in columns if c not in frame.columns]
         if missing:
@@ -83,6 +88,16 @@ def from_frame(frame: Any, ports: Mapping[str, Port]) -> dict[str, Any]:
         values = frame[columns].to_numpy()
         arrays[name] = values.reshape((len(frame), *port.shape))
     return arrays
+
+
+def _stacked(name: str, column: Any, port: Port) -> Any:
+    """A port's array from a DataFrame column holding one array-like per row."""
+    try:
+        return np.stack([np.asarray(cell, dtype=_numpy_dtype(port)) for cell in column])
+    except (TypeError, ValueError) as exc:
+        raise InputError(
+            f"input port {name!r} is not a numeric array of shape {_shape(port)}: {exc}"
+        ) from exc
 
 
 def _array(name: str, value: Any, port: Port) -> np.ndarray[Any, Any]:

@@ -2,8 +2,8 @@
 
 An object store cannot append, so the index is a log plus snapshots (both only ever created):
 
-- each publish or yank creates one log key ``index/log/<UTC time>-<random>.json`` holding its
-  entry; keys sort by time;
+- each publish, yank or un-yank creates one log key ``index/log/<UTC time>-<random>.json``
+  holding its entry; keys sort by time;
 - a snapshot ``index/snapshot/<seq>.json`` (twelve digits) holds every entry folded so far
   and ``through``, the last log key it folded. A reader reads the newest snapshot that
   parses and the log keys after ``through`` (one listing), so it never reads more than a
@@ -75,7 +75,13 @@ _STAMP = "%Y%m%dT%H%M%S.%fZ"
 
 @dataclass(frozen=True)
 class IndexEntry:
-    """One entry of the registry index: a published or yanked version."""
+    """One entry of the registry index: a published, yanked or un-yanked version.
+
+    ``step`` is the step of the version's yank state the entry reports (see
+    ``modreg/registry/_keys.py``); None, in entries written before steps, means 1 when
+    ``yanked`` and 0 (never yanked) otherwise. Folding keeps the highest step, so the order
+    in which entries are read never matters.
+    """
 
     name: str
     version: str
@@ -83,6 +89,12 @@ class IndexEntry:
     kind: str
     summary: str
     yanked: bool = False
+    reason: str = ""
+    step: int | None = None
+
+    @property
+    def yank_step(self) -> int:
+        return self.step if self.step is not None else int(self.yanked)
 
     @classmethod
     def from_json(cls, raw: Any) -> IndexEntry | None:
@@ -90,11 +102,18 @@ class IndexEntry:
         texts = ("name", "version", "digest", "kind", "summary")
         if not isinstance(raw, dict) or not all(isinstance(raw.get(k), str) for k in texts):
             return None
-        yanked = raw.get("yanked", False)
-        if not isinstance(yanked, bool):
+        yanked, reason, step = raw.get("yanked", False), raw.get("reason", ""), raw.get("step")
+        if not isinstance(yanked, bool) or not isinstance(reason, str):
+            return None
+        if step is not None and (type(step) is not int or step < 0):
             return None
         name, version, digest, kind, summary = (raw[k] for k in texts)
-        return cls(name, version, digest, kind, summary, yanked)
+        return cls(name, version, digest, kind, summary, yanked, reason, step)
+
+    def same_version(self, other: IndexEntry) -> bool:
+        """Whether both entries describe the same published bytes (yank state aside)."""
+        fields = ("name", "version", "digest", "kind", "summary")
+        return all(getattr(self, f) == getattr(other, f) for f in fields)
 
 
 def _log_key(now: float) -> str:
@@ -198,17 +217,16 @@ def _fold(rows: dict[tuple[str, str], IndexEntry], entries: Iterable[IndexEntry]
         known = rows.get(key)
         if known is None:
             rows[key] = entry
-        elif entry.yanked and not known.yanked:
-            rows[key] = replace(known, yanked=True)
+        elif entry.yank_step > known.yank_step:
+            step = entry.yank_step
+            rows[key] = replace(known, yanked=entry.yanked, reason=entry.reason, step=step)
 
 
 def covers(rows: dict[tuple[str, str], IndexEntry], entries: Iterable[IndexEntry]) -> bool:
     """Whether ``rows`` already says everything ``entries`` say (so they may be dropped)."""
     for entry in entries:
         known = rows.get((entry.name, entry.version))
-        if known is None or replace(known, yanked=entry.yanked) != entry:
-            return False
-        if entry.yanked and not known.yanked:
+        if known is None or not known.same_version(entry) or entry.yank_step > known.yank_step:
             return False
     return True
 

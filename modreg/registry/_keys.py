@@ -5,7 +5,9 @@
     modreg-registry.json                   marker: this prefix is a registry (written first)
     objects/sha256/ab/cdef...              file contents, named by their sha256 (immutable)
     records/<ns+name>/<version>.json       version records: the commit point of a publish
-    records/<ns+name>/<version>.yank       yank markers
+    records/<ns+name>/<version>.yank       yank marker: step 1 of the version's yank state
+    records/<ns+name>/<version>.yank.<n>   later steps (n >= 2): yanked again (a new reason)
+    records/<ns+name>/<version>.unyank.<n> ... or un-yanked; the highest step is the state
     index/log/<time>-<id>.json             one index entry per publish or yank (append by create)
     index/snapshot/<seq>.json              compacted index: entries + the last log key folded in
     deps/<ns+dep>/<ns+name>@<version>      reverse dependencies: who requires ``dep``
@@ -25,6 +27,7 @@ functions below): anything else under these prefixes is a stray that readers ski
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from packaging.version import InvalidVersion, Version
 
@@ -44,6 +47,7 @@ __all__ = [
     "RECORDS",
     "SIGNATURES",
     "SNAPSHOT_MAX",
+    "YANK_STEP_MAX",
     "dependent_key",
     "dependents_prefix",
     "is_inflight_key",
@@ -60,6 +64,9 @@ __all__ = [
     "signature_prefix",
     "snapshot_key",
     "yank_key",
+    "yank_step",
+    "yank_step_key",
+    "yanked_in",
 ]
 
 MARKER = "modreg-registry.json"
@@ -75,9 +82,10 @@ DEPS = "deps/"
 SIGNATURES = "signatures/"
 _SNAPSHOT_DIGITS = 12
 SNAPSHOT_MAX = 10**_SNAPSHOT_DIGITS - 1  # the last sequence a snapshot name can carry
+YANK_STEP_MAX = 999_999  # six digits: yank and un-yank a version that often at most
 
 _OBJECT = re.compile(r"objects/sha256/([0-9a-f]{2})/([0-9a-f]{62})")
-_RECORD = re.compile(r"records/([^/]+)/([^/]+)\.(json|yank)")
+_RECORD = re.compile(r"records/([^/]+)/([^/]+)\.(json|yank|(?:un)?yank\.[1-9][0-9]{0,5})")
 _LOG = re.compile(r"index/log/([0-9]{8}T[0-9]{6}\.[0-9]{6}Z)-[0-9a-f]{12}\.json")
 _SNAPSHOT = re.compile(rf"index/snapshot/([0-9]{{{_SNAPSHOT_DIGITS}}})\.json")
 _DEPENDENT = re.compile(r"deps/([^/]+)/([^/@]+)@([^/@]+)")
@@ -115,10 +123,42 @@ def yank_key(name: str, version: str) -> str:
     return f"{record_prefix(name)}{version}.yank"
 
 
+def yank_step_key(name: str, version: str, step: int, yanked: bool) -> str:
+    """The marker of step ``step`` of a version's yank state (step 1 is :func:`yank_key`)."""
+    if not 1 <= step <= YANK_STEP_MAX or (step == 1 and not yanked):
+        raise ValueError(f"yank step {step} ({'yank' if yanked else 'unyank'}) has no key")
+    if step == 1:
+        return yank_key(name, version)
+    return f"{record_prefix(name)}{version}.{'yank' if yanked else 'unyank'}.{step}"
+
+
 def parse_record_key(key: str) -> tuple[str, str, str] | None:
-    """(name, version text, ``json`` or ``yank``) of a record-tree key, else None."""
+    """(name, version text, kind) of a record-tree key, else None.
+
+    The kind is ``json`` (the record), ``yank`` (step 1) or ``yank.<n>`` / ``unyank.<n>``.
+    """
     match = _RECORD.fullmatch(key)
     return (decode(match[1]), match[2], match[3]) if match else None
+
+
+def yank_step(kind: str) -> tuple[int, bool] | None:
+    """(step, yanked) of a record-tree kind from :func:`parse_record_key`; None for ``json``."""
+    if kind == "json":
+        return None
+    if kind == "yank":
+        return 1, True
+    word, _, number = kind.partition(".")
+    return int(number), word == "yank"
+
+
+def yanked_in(kinds: Iterable[str]) -> tuple[int, bool]:
+    """(step, yanked) of the newest yank step among a version's kinds; (0, False) if none.
+
+    The one rule of yanked-ness: the highest step wins (a yank over an un-yank on a tie,
+    which only strays can make). ``Registry.versions`` and ``verify`` both read it.
+    """
+    steps = [found for kind in kinds if (found := yank_step(kind)) is not None]
+    return max(steps, default=(0, False))
 
 
 def dependents_prefix(dependency: str) -> str:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from modreg._content import MANIFEST_FILE, FileEntry
 from modreg._process import alive
 from modreg.errors import IntegrityError, ModregError, StoreError
-from modreg.registry import _index
+from modreg.registry import _index, _yanks
 from modreg.registry._deliver import hash_key
 from modreg.registry._index import IndexEntry
 from modreg.registry._keys import (
@@ -54,9 +54,11 @@ from modreg.registry._keys import (
     parse_snapshot_key,
     record_key,
     yank_key,
+    yanked_in,
 )
 from modreg.registry._protocol import GC_LOCK_STALE, gc_lock, inflight, put_object, version_of
 from modreg.registry._records import RECORD_LIMIT, SIGNATURE_LIMIT, VersionRecord, parse_record
+from modreg.registry._yanks import YankState
 
 if TYPE_CHECKING:
     from modreg.registry import Registry
@@ -111,7 +113,8 @@ def verify(registry: Registry) -> VerifyReport:
             report.add(yank_key(name, version), "yank marker without a record: remove it")
             continue
         report.records += 1
-        entry = _check_version(registry, name, version, "yank" in kinds, scan)
+        yanked = _yanks.read_state(store, name, version) if yanked_in(kinds)[0] else None
+        entry = _check_version(registry, name, version, yanked, scan)
         if entry is not None:
             entries.append(entry)
     _check_claims(registry, scan)
@@ -342,7 +345,7 @@ def _write_rebuilt_index(
 
 
 def _check_version(
-    registry: Registry, name: str, version: str, yanked: bool, scan: _Scan
+    registry: Registry, name: str, version: str, yanked: YankState | None, scan: _Scan
 ) -> IndexEntry | None:
     ref, report, intact = f"{name}@{version}", scan.report, scan.intact
     try:
@@ -375,7 +378,10 @@ def _check_version(
             healthy = False
     if healthy:
         _check_manifest(registry, record, scan)
-    return IndexEntry(name, version, record.digest, record.kind, record.summary, yanked)
+    if yanked is None:
+        return IndexEntry(name, version, record.digest, record.kind, record.summary, step=0)
+    state = (yanked.yanked, yanked.reason, yanked.step)
+    return IndexEntry(name, version, record.digest, record.kind, record.summary, *state)
 
 
 def _check_manifest(registry: Registry, record: VersionRecord, scan: _Scan) -> None:

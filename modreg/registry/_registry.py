@@ -39,7 +39,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -56,7 +56,7 @@ from modreg.errors import (
     VersionExists,
 )
 from modreg.module import Module
-from modreg.registry import _index, _protocol
+from modreg.registry import _index, _protocol, _yanks
 from modreg.registry._deliver import deliver
 from modreg.registry._folders import (
     copy_regular,
@@ -77,7 +77,7 @@ from modreg.registry._keys import (
     record_prefix,
     signature_key,
     signature_prefix,
-    yank_key,
+    yanked_in,
 )
 from modreg.registry._protocol import ORPHAN_AGE_SECONDS, version_of
 from modreg.registry._records import (
@@ -88,6 +88,7 @@ from modreg.registry._records import (
     parse_record,
 )
 from modreg.registry._remote_cache import RemoteCache
+from modreg.registry._yanks import YankState
 from modreg.spec.names import ModuleRef, parse_name, parse_version
 from modreg.store import Store, open_store
 
@@ -136,6 +137,7 @@ class ListEntry:
     summary: str
     versions: tuple[str, ...]
     yanked: tuple[str, ...]
+    reasons: dict[str, str] = field(default_factory=dict)  # yanked version -> its reason
 
 
 class Registry:
@@ -355,7 +357,7 @@ class Registry:
                 f"({record.digest[:19]}..., yours {digest[:19]}...): versions are immutable, "
                 "bump the version in modreg.yaml"
             )
-        if self.store.head(yank_key(name, version)) is not None:
+        if yanked_in(_yanks.version_kinds(self.store, name, version))[1]:  # un-yanked is fine
             raise VersionExists(
                 f"{name}@{version} was yanked and cannot be published again: bump the version"
             )
@@ -369,17 +371,14 @@ class Registry:
         reported by ``verify``.
         """
         self._online(f"listing the versions of {name}")
-        found: dict[str, bool] = {}
-        yanked: set[str] = set()
+        kinds: dict[str, set[str]] = {}
         for key in self.store.list(record_prefix(name)):
             parsed = parse_record_key(key)
             if parsed is None or parsed[0] != name or version_of(parsed[1]) is None:
                 continue
-            if parsed[2] == "json":
-                found[parsed[1]] = False
-            else:
-                yanked.add(parsed[1])
-        return {v: v in yanked for v in found}
+            kinds.setdefault(parsed[1], set()).add(parsed[2])
+        # The one place that decides yanked-ness: the newest yank step (see _keys.yanked_in).
+        return {v: yanked_in(found)[1] for v, found in kinds.items() if "json" in found}
 
     def record(self, name: str, version: str) -> VersionRecord | None:
         """The verified record of exactly ``name@version``, or None if there is none."""
@@ -546,9 +545,9 @@ class Registry:
         to.claim()
         requires = list(manifest.requires or {})
         created = _protocol.receive(to.store, record, data, requires, self.deliver)
-        yank = self.store.get(yank_key(record.name, record.version), limit=SIGNATURE_LIMIT)
-        if yank is not None and to.store.put_if_absent(yank_key(record.name, record.version), yank):
-            _protocol.index_yank(to.store, record)
+        state = _yanks.copy_steps(self.store, to.store, record.name, record.version)
+        if state is not None:
+            _index.append_entry(to.store, _yank_entry(record, state))
         for signer, bundle in self._bundles(record).items():
             to.store.put_if_absent(signature_key(record.name, record.version, signer), bundle)
         return PublishResult(record.name, record.version, record.digest, created)
@@ -564,13 +563,24 @@ class Registry:
         return found
 
     # -- list / yank -------------------------------------------------------------------------
-    def list(self) -> builtins.list[ListEntry]:
-        """Every module name with its newest usable version (from the index)."""
+    def list(self, prefix: str = "", search: str = "") -> builtins.list[ListEntry]:
+        """Every module name with its newest usable version (from the index).
+
+        Args:
+            prefix: only names starting with it: a namespace (``physics/``) or a name.
+            search: only names or summaries of the newest version containing this text
+                (case-insensitive).
+        """
         self._online("listing the registry")
         by_name: dict[str, list[IndexEntry]] = {}
         for entry in _index.read_index(self.store):
-            if version_of(entry.version) is not None:
+            if version_of(entry.version) is not None and entry.name.startswith(prefix):
                 by_name.setdefault(entry.name, []).append(entry)
+        rows = self._rows(by_name)
+        needle = search.casefold()
+        return [r for r in rows if needle in r.name.casefold() or needle in r.summary.casefold()]
+
+    def _rows(self, by_name: dict[str, builtins.list[IndexEntry]]) -> builtins.list[ListEntry]:
         rows = []
         for name in sorted(by_name):
             entries = sorted(by_name[name], key=lambda e: version_of(e.version) or Version("0"))
@@ -584,6 +594,7 @@ class Registry:
                     newest.summary,
                     tuple(e.version for e in entries),
                     tuple(e.version for e in entries if e.yanked),
+                    {e.version: e.reason for e in entries if e.yanked},
                 )
             )
         return rows
@@ -591,18 +602,47 @@ class Registry:
     def yank(self, ref: str, reason: str = "") -> VersionRecord:
         """Mark an exact ``name@version`` as yanked (ranges skip it; exact pins still work).
 
+        Yanking a yanked version again with another reason records the new reason; without
+        one it changes nothing.
+
+        Raises:
+            InvalidVersion: ``ref`` is not an exact ``name@version``.
+            ModuleNotFound: the version does not exist.
+            UsageError: ``reason`` is longer than 1000 characters.
+        """
+        return self._set_yanked(ref, True, reason)
+
+    def unyank(self, ref: str, reason: str = "") -> VersionRecord:
+        """Undo a yank: ranges and 'latest' admit ``name@version`` again (no-op if not yanked).
+
         Raises:
             InvalidVersion: ``ref`` is not an exact ``name@version``.
             ModuleNotFound: the version does not exist.
         """
+        return self._set_yanked(ref, False, reason)
+
+    def yank_state(self, name: str, version: str) -> YankState | None:
+        """Whether, why and since when ``name@version`` is yanked; None if it never was."""
+        self._online(f"reading the yank state of {name}@{version}")
+        return _yanks.read_state(self.store, name, version)
+
+    def _set_yanked(self, ref: str, yanked: bool, reason: str) -> VersionRecord:
         name, _, version = ref.partition("@")
         parse_name(name)
         version = str(parse_version(version))
         self.claim(create=False)
         record = self.resolve(f"{name}@{version}")
-        body = json.dumps({"reason": reason, "yanked": _now()}).encode()
-        if self.store.put_if_absent(yank_key(name, version), body):
-            _protocol.index_yank(self.store, record)
+        state = _yanks.change(self.store, name, version, yanked, reason)
+        if state is None:  # nothing new: finish what an earlier, failed call left undone
+            state = _yanks.read_state(self.store, name, version)
+            listed = {
+                e.yank_step
+                for e in _index.read_index(self.store)
+                if (e.name, e.version) == (name, version)
+            }
+            if state is None or state.step in listed:
+                return record
+        _index.append_entry(self.store, _yank_entry(record, state))
         return record
 
     # -- dependents and signatures -----------------------------------------------------------
@@ -704,6 +744,14 @@ class Registry:
 
         self.claim(create=False)
         return gc(self, min_age=min_age)
+
+
+def _yank_entry(record: VersionRecord, state: YankState) -> IndexEntry:
+    """The index entry of one yank step (the index folds the highest step)."""
+    name, version, digest, kind = record.name, record.version, record.digest, record.kind
+    return IndexEntry(
+        name, version, digest, kind, record.summary, state.yanked, state.reason, state.step
+    )
 
 
 def _now() -> str:
