@@ -286,3 +286,63 @@ def test_a_fitted_power_gives_its_constant_a_decimal_unit() -> None:
     expr, constants = attach_units(sympy.Float(1.5) * m1 ** sympy.Float(0.904), {"m1": "kg"}, "kg")
     assert [c.unit for c in constants.values()] == ["kg**0.096"]
     assert expr == sympy.Symbol("c1", real=True) * m1 ** sympy.Float(0.904)
+
+
+def _table(path: Any, columns: dict[str, np.ndarray], units: dict[str, str]) -> tuple[Any, Any]:
+    names = list(columns)
+    rows = np.stack([columns[n] for n in names], axis=1)
+    np.savetxt(path, rows, delimiter=",", header=",".join(names), comments="")
+    units_path = path.with_suffix(".units.yaml")
+    units_path.write_text("".join(f"{k}: {v}\n" for k, v in units.items()))
+    return path, units_path
+
+
+def test_a_rational_power_gives_its_constant_an_exact_fraction_unit() -> None:
+    """c * r**(4/3) for a force: the constant is in N*m**(-4/3), which pint prints as
+    1.33333 and which the unit grammar now reads exactly."""
+    from modreg.distill._constants import attach_units
+    from modreg.spec.units import parse_unit
+
+    r = sympy.Symbol("r", real=True)
+    expr, constants = attach_units(2.5 * r ** sympy.Rational(4, 3), {"r": "m"}, "N")
+    assert expr == sympy.Symbol("c1", real=True) * r ** sympy.Rational(4, 3)
+    assert [c.unit for c in constants.values()] == ["N*m**(-4/3)"]
+    assert parse_unit("N*m**(-4/3)") == parse_unit("N") / parse_unit("m") ** (4 / 3)
+
+
+def test_a_power_no_unit_string_writes_is_taken_of_a_unit_base() -> None:
+    """r**1.000234567 (pint writes m**1.00023, another unit): the base is measured in a unit
+    constant of value 1, so the law gets its units instead of a refusal."""
+    from modreg.distill._constants import attach_units
+    from modreg.spec.equations import expression_unit
+    from modreg.spec.units import same_dimension
+
+    r = sympy.Symbol("r", real=True)
+    law = 3.0 / r ** sympy.Float(1.000234567)
+    expr, constants = attach_units(law, {"r": "m"}, "N/m")
+    assert {n: (c.value, c.unit) for n, c in constants.items()} == {
+        "c1": (1.0, "m"),
+        "c2": (3.0, "N/m"),
+    }
+    c1, c2 = sympy.symbols("c1 c2", real=True)
+    assert expr == c2 / (r / c1) ** sympy.Float(1.000234567)
+    units = {"r": "m", "c1": "m", "c2": "N/m"}
+    assert same_dimension(expression_unit(expr, units), "N/m")
+
+
+def test_a_law_with_a_four_thirds_power_is_written_from_data(tmp_path: Any) -> None:
+    """It used to end with 'cannot write the unit ... meter ** 1.33333 of a fitted constant'."""
+    from modreg.distill import distill_module
+
+    rng = np.random.default_rng(0)
+    r, m = rng.uniform(1, 5, 300), rng.uniform(1, 3, 300)
+    data, units = _table(
+        tmp_path / "t.csv",
+        {"r": r, "m": m, "F": 2.5 * m * r ** (4 / 3)},
+        {"r": "m", "m": "kg", "F": "N"},
+    )
+    report = distill_module(
+        out=tmp_path / "out", data=data, target="F", units=units, time_budget=30, workers=1
+    ).to_json()
+    assert report["exact"] and report["expression"] == "2.5*m*r**(4/3)"
+    assert [c["unit"] for c in report["constants"].values()] == ["N*kg**-1*m**(-4/3)"]

@@ -11,7 +11,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from modreg.errors import DimensionError, InvalidExpression, InvalidManifest
+from modreg.errors import DimensionError, InvalidExpression, InvalidManifest, InvalidUnit
 from modreg.spec.equations import (
     EquationSymbol,
     check_equations,
@@ -257,6 +257,30 @@ def test_fractional_units() -> None:
     assert expression_unit(parse_expression("sqrt(a)", units), units) == "m**0.5"
     dims = expression_dimension(parse_expression("a**(1/3)*a**(2/3)", units), units)
     assert dims == parse_unit("m").dimensionality
+
+
+@pytest.mark.parametrize(
+    ("text", "same_as"),
+    [("m**(4/3)", "m**1.3333333333333333"), ("N*m**(-1/3)", "N/m**0.3333333333333333")],
+)
+def test_units_take_exact_fraction_exponents(text: str, same_as: str) -> None:
+    """Rule: an exponent is a plain number or ``(p/q)`` of integers, q within ±64, and no
+    other expression: 4/3 is written exactly, where pint prints 1.33333."""
+    assert parse_unit(text) == parse_unit(same_as)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("m**(4/3)**2", "raises an exponent to a power"),
+        ("m**(4.5/3)", "fraction of integers"),
+        ("m**(x/3)", "fraction of integers"),
+        ("m**(200/3)", "beyond ±64"),
+    ],
+)
+def test_unit_fraction_exponents_stay_bounded(text: str, message: str) -> None:
+    with pytest.raises(InvalidUnit, match=re.escape(message)):
+        parse_unit(text)
 
 
 def test_decimal_exponents_add_exactly() -> None:

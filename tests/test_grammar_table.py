@@ -11,10 +11,11 @@ import torch
 
 from modreg.distill._expr import evaluate
 from modreg.distill._validate import RESERVED
-from modreg.errors import DimensionError, InvalidManifest
+from modreg.errors import DimensionError, InvalidExpression, InvalidManifest
 from modreg.runtime import Block
-from modreg.runtime._codegen import _ELEMENTWISE, _TORCH_CALLS
+from modreg.runtime._codegen import _ELEMENTWISE, _TORCH_CALLS, Operand, Printer
 from modreg.spec import manifest
+from modreg.spec._finite import check_finite
 from modreg.spec.equations import DIMENSIONLESS_FUNCTIONS, expression_unit
 from modreg.spec.expr import FUNCTIONS, format_expression, parse_expression
 from modreg.spec.grammar import FUNCTION_TABLE, GRAMMAR, RESERVED_NAMES
@@ -66,7 +67,8 @@ def test_printer_and_distillation_compute_the_same_function(entry) -> None:  # t
     points = np.linspace(low, high, 9)[1:-1]
     numpy_values = evaluate(expr, {"x": points}, len(points))
     torch_fn = _torch_function(entry.torch)
-    torch_values = torch_fn(torch.tensor(points, dtype=torch.float64)).numpy()
+    argument = points / math.pi if entry.per_pi else points  # torch.sinc is the normalised one
+    torch_values = torch_fn(torch.tensor(argument, dtype=torch.float64)).numpy()
     np.testing.assert_allclose(numpy_values, torch_values, rtol=1e-12)
     reference = np.array([float(expr.subs(sp.Symbol("x", real=True), p)) for p in points])
     np.testing.assert_allclose(numpy_values, reference, rtol=1e-12)
@@ -86,6 +88,29 @@ def test_domain_bounds_what_is_finite(entry) -> None:  # type: ignore[no-untyped
     expr = parse_expression(_call(entry.name, 1), ["x"])
     below = np.array([entry.domain[0] - 0.5])
     assert not np.isfinite(evaluate(expr, {"x": below}, 1)).all()
+
+
+def test_sinc_is_sin_x_over_x_and_one_at_zero_everywhere() -> None:
+    """Rule: ``sinc(x)`` is the unnormalised sin(x)/x, 1 at 0, in sympy, numpy and torch."""
+    expr = parse_expression("sinc(x)**2", ["x"])
+    points = np.array([0.0, 0.5, math.pi, -2.0])
+    want = np.array([1.0, (math.sin(0.5) / 0.5) ** 2, 0.0, (math.sin(2.0) / 2.0) ** 2])
+    np.testing.assert_allclose(evaluate(expr, {"x": points}, 4), want, atol=1e-15)
+    assert parse_expression("sinc(0)", []) == 1
+    printer = Printer({"x": Operand("p_x", (), batched=True)})
+    printer.value(expr)
+    assert printer.lines[0] == "t0 = torch.sinc(p_x / 3.141592653589793)"
+    got = torch.sinc(torch.tensor(points, dtype=torch.float64) / math.pi) ** 2
+    np.testing.assert_allclose(got.numpy(), want, atol=1e-15)
+
+
+def test_publish_knows_sinc_is_finite_where_sin_x_over_x_is_not() -> None:
+    """A range around 0 (its centre is probed): sin(x)/x is refused, sinc(x) is not."""
+    ranges: dict[str, tuple[float, float] | None] = {"x": (-1.0, 1.0)}
+    check_finite(parse_expression("sinc(x)**2", ["x"]), ranges, {}, {"x": ()}, "sinc(x)**2")
+    text = "sin(x)**2/x**2"
+    with pytest.raises(InvalidExpression, match=r"not finite at x=0\.0"):
+        check_finite(parse_expression(text, ["x"]), ranges, {}, {"x": ()}, text)
 
 
 @pytest.mark.parametrize("name", ["E", "I", "S", "N", "beta"])

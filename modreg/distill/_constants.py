@@ -12,12 +12,20 @@ otherwise the coefficient becomes a constant of unit ``required / unit(rest)``; 
 ``exp``, ``sin``... are required to be dimensionless the same way. Units are combined with
 pint as exact unit products, so the constant's unit makes the check hold exactly, scale
 included (a ``g`` input against a ``N`` target gives a constant in ``N/(g*m/s**2)``).
+
+Every law gets its units, whatever its exponents: a rational one is written exactly in the
+constant's unit (``m**(4/3)``, a fraction up to :data:`MAX_DENOMINATOR`), and a fitted power
+of a quantity whose unit no string writes (``r**1.000234567``: pint prints ``m**1.00023``)
+is taken of the base measured in a unit constant of value 1 (``(r/c1)**1.000234567``,
+``c1: {value: 1.0, unit: m}``), so no constant needs an exponent a unit string cannot write.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any, cast
 
 import sympy as sp
@@ -28,7 +36,9 @@ from modreg.spec.equations import DIMENSIONLESS_FUNCTIONS
 from modreg.spec.expr import Dot, Norm
 from modreg.spec.units import parse_unit, unit_registry
 
-__all__ = ["UnitConstant", "attach_units", "inline"]
+__all__ = ["MAX_DENOMINATOR", "UnitConstant", "attach_units", "inline"]
+
+MAX_DENOMINATOR = 12  # a unit's exponent is written as a fraction up to this: m**(4/3)
 
 
 @dataclass(frozen=True)
@@ -49,15 +59,46 @@ def _same(a: Any, b: Any) -> bool:
     return abs(float(ratio.magnitude) - 1.0) < 1e-9
 
 
-def _unit_text(unit: Any) -> str:
-    """A unit string modreg's unit parser accepts, equal to ``unit`` (compact when possible)."""
-    for spec in ("~C", "C"):
-        text = format(unit, spec) or "dimensionless"
+def _fraction(exponent: float) -> Fraction | None:
+    """The fraction (denominator at most :data:`MAX_DENOMINATOR`) an exponent is, to float
+    rounding (``4/3`` for 1.3333333333333333), else None (a fitted 1.00023)."""
+    if not math.isfinite(exponent):
+        return None
+    frac = Fraction(exponent).limit_denominator(MAX_DENOMINATOR)
+    return frac if abs(float(frac) - exponent) <= 1e-9 * max(1.0, abs(exponent)) else None
+
+
+def _fraction_text(unit: Any) -> str:
+    """``m**(4/3)*s**-1``: each factor with its exponent written exactly (pint prints 1.33333)."""
+    registry, parts = unit_registry(), []
+    for name, exponent in cast("dict[str, float]", dict(unit._units)).items():
+        frac = _fraction(float(exponent))
+        if frac is None:
+            raise DistillError(f"the exponent {exponent} of {name} is no simple fraction")
+        symbol = registry.get_symbol(name)
+        power = "" if frac == 1 else f"**{frac}" if frac.denominator == 1 else f"**({frac})"
+        parts.append(symbol + power)
+    return "*".join(parts) or "dimensionless"
+
+
+def _written(unit: Any) -> str | None:
+    """A unit string modreg's unit parser accepts, equal to ``unit`` (compact when possible),
+    or None when there is none (pint prints ``m**1.000234567`` as ``m**1.00023``)."""
+    for spec in ("~C", "C", "fraction"):
         try:
-            if _same(parse_unit(text), unit):
-                return text
-        except InvalidUnit:
+            text = _fraction_text(unit) if spec == "fraction" else format(unit, spec)
+            if _same(parse_unit(text or "dimensionless"), unit):
+                return text or "dimensionless"
+        except (InvalidUnit, DistillError):
             continue
+    return None
+
+
+def _unit_text(unit: Any) -> str:
+    """:func:`_written`, or a refusal (the powers of :meth:`_Fixer.power` avoid it)."""
+    text = _written(unit)
+    if text is not None:
+        return text
     raise DistillError(
         f"cannot write the unit {unit} of a fitted constant as a unit string: "
         "use simpler units for the data columns"
@@ -134,7 +175,13 @@ class _Fixer:
         base, exponent = expr.args
         if exponent.is_Number:
             fixed, unit = self.free(base)
-            return fixed**exponent, unit ** float(exponent)
+            dimensionless = unit_registry().dimensionless
+            powered = unit ** float(exponent)
+            if _same(unit, dimensionless) or _written(powered) is not None:
+                return fixed**exponent, powered
+            # A fitted power of a quantity (r**1.000234567) has no unit string: measure the
+            # base in a unit constant of its own (r/c1, c1 = 1 m): the power is dimensionless.
+            return (fixed / self.new_constant(1.0, unit)) ** exponent, dimensionless
         dimensionless = unit_registry().dimensionless
         fixed_base = self.fit(base, dimensionless)
         return fixed_base ** self.fit(exponent, dimensionless), dimensionless

@@ -22,7 +22,7 @@ Array = NDArray[np.float64]
 
 # One-argument functions of the grammar table and the numpy function that computes each.
 _UNARY: dict[Any, Callable[[Array], Array]] = {
-    sympy_builder(f.name): getattr(np, f.numpy) for f in GRAMMAR if f.elementwise
+    sympy_builder(f.name): f.numpy_function() for f in GRAMMAR if f.elementwise
 }
 
 

@@ -225,7 +225,9 @@ def settle(
 ) -> sympy.Expr:
     """``expr`` without the terms and digits that only model noise of level ``sigma``.
 
-    A change is kept when the error it adds, in quadrature, is within ``sigma``: for a
+    A change is kept when the error it adds, in quadrature, is within ``sigma``; the snaps
+    of constants together add at most the noise, never more than the law's own error (a
+    snap that adds more than the noise is a wrong constant). For a
     least-squares fit the residual is orthogonal to a constant's effect, so
     ``score(new)**2 - score(old)**2`` is the change's own size, whatever error the teacher
     has at the edges of its ranges (where a heavy-tailed law makes the RMSE itself large).
@@ -246,10 +248,16 @@ def settle(
         return expr
     bound = math.hypot(start, sigma)
     rel = min(max(sigma / max(size, 1e-300), FLOAT32_FLOOR), 0.05)
+    # The noise a snap may add: sigma, but never more than the error the law itself shows
+    # (float32 resolution at least). A teacher that records no error is taken to be right
+    # to 1 %; a law that fits it to 0.01 % shows it is better, and a snap that adds 0.4 %
+    # (ln 2 as 2*pi/9) is a wrong constant, not noise.
+    snap_noise = min(sigma, max(start, FLOAT32_FLOOR * size))
 
     def cleaned(law: sympy.Expr) -> sympy.Expr:
         law = _drop_factors(_drop_terms(law, score, bound), score, bound)
-        return _snap_constants(law, score, bound, rel, max_cost)
+        snap_bound = min(bound, math.hypot(score(law), snap_noise))
+        return _snap_constants(law, score, snap_bound, rel, max_cost)
 
     plain = cleaned(expr)
     scaled = merge_numbers(_scaled_sums(expr))

@@ -25,8 +25,9 @@ import sympy as sp
 from numpy.typing import NDArray
 
 from modreg.distill._engine import DistillResult, ParetoPoint
-from modreg.distill._expr import evaluate, is_finite_expr
+from modreg.distill._expr import complexity, evaluate, is_finite_expr, to_text
 from modreg.distill._noise import law_complexity, settle
+from modreg.distill._removable import remove_singularities
 from modreg.distill._select import MEETS, meets, select
 from modreg.spec.expr import format_expression
 
@@ -181,7 +182,7 @@ def parsimonious(
     engine's own front is settled, the rest is skipped and the result says it timed out.
     """
     if result.exact:
-        return result
+        return _without_singularities(result)
     w = np.ones_like(y) if weights is None else weights
     env = {name: x[:, j] for j, name in enumerate(names)}
 
@@ -194,6 +195,7 @@ def parsimonious(
     size = float(np.sqrt(np.mean(y**2))) if scale is None else scale
 
     def scored(expr: sp.Expr) -> ParetoPoint:
+        expr = remove_singularities(expr)  # finite where publish probes (a 0/0 is not)
         first = rate(expr)
         if np.isfinite(first):
             allowed = MEETS * sigma if sigma > 0 else math.sqrt(SETTLE_SLACK**2 - 1) * first
@@ -240,6 +242,20 @@ def parsimonious(
         within_noise=meets(chosen.rmse, sigma),
         timed_out=result.timed_out or cut,
     )
+
+
+def _without_singularities(result: DistillResult) -> DistillResult:
+    """An exact result with its 0/0 shapes written with ``sinc`` (:mod:`._removable`): the
+    same function, finite where publish evaluates it."""
+    expr = remove_singularities(result.sympy_expr)
+    if expr == result.sympy_expr:
+        return result
+    text, size = to_text(expr), complexity(expr)
+    pareto = [
+        ParetoPoint(text, size, p.rmse, expr) if p.sympy_expr == result.sympy_expr else p
+        for p in result.pareto
+    ]
+    return replace(result, expression=text, sympy_expr=expr, complexity=size, pareto=pareto)
 
 
 def _front(points: list[ParetoPoint]) -> list[ParetoPoint]:

@@ -1,7 +1,7 @@
 """Constant snapping: replace fitted floats by simple exact numbers when they agree.
 
 Exact data gives constants accurate to ~1e-10, so a fitted 12.566370614 is 4*pi, 0.7071067 is
-sqrt(2)/2. Candidates are small rationals times a power of pi, sqrt(2), sqrt(pi) or e; the
+sqrt(2)/2. Candidates are small rationals times a power of pi, sqrt(2), sqrt(pi), e or ln 2; the
 simplest one within the tolerance wins, so a snap never trades accuracy for looks: the caller
 verifies the snapped equation on all the data and keeps the float if it got worse.
 """
@@ -29,6 +29,7 @@ def _bases() -> list[tuple[sympy.Expr, float]]:
         forms += [sympy.sqrt(two), 1 / sympy.sqrt(two), sympy.sqrt(pi), 1 / sympy.sqrt(pi)]
         forms += [sympy.sqrt(2 * pi), 1 / sympy.sqrt(2 * pi), sympy.E, 1 / sympy.E]
         forms += [pi * sympy.sqrt(two), sympy.sqrt(3), 1 / sympy.sqrt(3)]
+        forms += [sympy.log(two), 1 / sympy.log(two), sympy.log(10)]
         _BASES.extend((f, float(f)) for f in forms)
     return _BASES
 
@@ -80,7 +81,9 @@ def float_constant(value: float, digits: int = 12, exponent: bool = False) -> sy
 # The irrational factors of a law's constants, with their prior cost: powers of pi are the
 # commonest in physics (2*pi, pi**2), and 1/(4*pi) is one factor of its own (Coulomb's
 # 1/(4*pi*epsilon), a sphere's area), so 3/(20*pi) is 3/5 of it; square roots next, e the
-# rarest. A rational's cost is log2(1 + |p|) + log2(q): 1 -> 1, 1/2 -> 2, 3/4 -> 4, 12 -> 3.7.
+# rarest; ln 2 (half-lives, 2**(-t/T) as exp(-log(2)*t/T)) between them, ln 10 (decibels,
+# decades) as dear as e. A rational's cost is log2(1 + |p|) + log2(q): 1 -> 1, 1/2 -> 2,
+# 3/4 -> 4, 12 -> 3.7.
 _PRIOR: list[tuple[sympy.Expr, float, float]] = []  # (form, its value, its cost), built once
 MAX_NUMERATOR, MAX_DENOMINATOR = 64, 12
 EXPONENT_DENOMINATOR = 4  # exponents of laws: 3/2, 1/3, 5/4; never 15/7
@@ -95,6 +98,7 @@ def _prior() -> list[tuple[sympy.Expr, float, float]]:
         forms += [(sympy.sqrt(pi), 2.0), (1 / sympy.sqrt(pi), 2.0), (sympy.sqrt(three), 2.0)]
         forms += [(sympy.sqrt(2 * pi), 2.0), (1 / sympy.sqrt(2 * pi), 2.0)]
         forms += [(pi**3, 3.0), (pi**-3, 3.0), (sympy.E, 3.0), (1 / sympy.E, 3.0)]
+        forms += [(sympy.log(two), 2.5), (1 / sympy.log(two), 2.5), (sympy.log(10), 3.0)]
         _PRIOR.extend((form, float(form), cost) for form, cost in forms)
     return _PRIOR
 

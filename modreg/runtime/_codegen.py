@@ -46,6 +46,8 @@ __all__ = ["Operand", "Printer", "compile_forward", "verify_source"]
 
 # One-argument functions printed as one torch call, from the grammar table.
 _ELEMENTWISE: dict[Any, str] = {sympy_builder(f.name): f.torch for f in GRAMMAR if f.elementwise}
+# ... of which these take their argument in units of pi (torch.sinc is the normalised one).
+_PER_PI = frozenset(sympy_builder(f.name) for f in GRAMMAR if f.elementwise and f.per_pi)
 _TORCH_CALLS = frozenset(
     {name.removeprefix("torch.") for name in _ELEMENTWISE.values()}
     | {"sqrt", "rsqrt", "reciprocal", "pow", "sum", "full", "linalg.vector_norm"}
@@ -155,8 +157,9 @@ class Printer:
             return self._dot(expr)
         if type(expr) in _ELEMENTWISE:
             arg = self.value(expr.args[0])
+            inner = f"{arg.code} / {_literal(math.pi)}" if type(expr) in _PER_PI else arg.code
             return self._emit(
-                f"{_ELEMENTWISE[type(expr)]}({arg.code})", arg.shape, batched=arg.batched
+                f"{_ELEMENTWISE[type(expr)]}({inner})", arg.shape, batched=arg.batched
             )
         raise InvalidExpression(
             f"cannot compile {type(expr).__name__} ({expr}) to torch: it is outside the grammar"

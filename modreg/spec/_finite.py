@@ -30,7 +30,7 @@ Array = np.ndarray[Any, Any]
 DRAWS = 32
 _UNRANGED = np.array([0.5, 1.0, 2.0, 3.7, 10.0, 0.1, -1.0, -2.5])
 _NUMPY: dict[str, Callable[[Array], Array]] = {
-    f.sympy: getattr(np, f.numpy) for f in GRAMMAR if f.numpy and f.name != "sqrt"
+    f.sympy: f.numpy_function() for f in GRAMMAR if f.numpy and f.name != "sqrt"
 }
 
 

@@ -15,6 +15,8 @@ pull path); the sympy objects are resolved by the parser.
 Example:
     >>> FUNCTION_TABLE["acos"].domain
     (-1.0, 1.0)
+    >>> float(FUNCTION_TABLE["sinc"].numpy_function()(0.0))
+    1.0
     >>> "E" in RESERVED_NAMES
     False
 """
@@ -22,7 +24,9 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["FUNCTION_TABLE", "GRAMMAR", "RESERVED_NAMES", "GrammarFunction"]
 
@@ -44,6 +48,9 @@ class GrammarFunction:
         dimensionless: the argument must be (coherently) dimensionless, and so is the value.
         domain: the real interval of the argument where the value is real and finite
             (open or closed does not matter for sampling checks).
+        per_pi: the torch and numpy functions take the argument in units of pi, so it is
+            divided by pi before the call: the grammar's ``sinc(x)`` is sin(x)/x (sympy's,
+            1 at 0), torch's and numpy's ``sinc(x)`` the normalised sin(pi*x)/(pi*x).
     """
 
     name: str
@@ -53,11 +60,21 @@ class GrammarFunction:
     numpy: str
     dimensionless: bool
     domain: tuple[float, float] = (-_INF, _INF)
+    per_pi: bool = False
 
     @property
     def elementwise(self) -> bool:
         """A one-argument function sympy keeps as its own node (``sqrt`` becomes a power)."""
         return self.arity == 1 and self.name not in ("sqrt", "norm")
+
+    def numpy_function(self) -> Callable[[Any], Any]:
+        """The numpy callable computing this function (``per_pi`` applied), for evaluators."""
+        import numpy as np  # lazily: the manifest reads this module on the pull path
+
+        function: Callable[[Any], Any] = getattr(np, self.numpy)
+        if not self.per_pi:
+            return function
+        return lambda x: function(np.divide(x, np.pi))
 
 
 GRAMMAR: tuple[GrammarFunction, ...] = (
@@ -67,6 +84,7 @@ GRAMMAR: tuple[GrammarFunction, ...] = (
     GrammarFunction("sin", 1, "sin", "torch.sin", "sin", True),
     GrammarFunction("cos", 1, "cos", "torch.cos", "cos", True),
     GrammarFunction("tan", 1, "tan", "torch.tan", "tan", True),
+    GrammarFunction("sinc", 1, "sinc", "torch.sinc", "sinc", True, per_pi=True),
     GrammarFunction("asin", 1, "asin", "torch.asin", "arcsin", True, (-1.0, 1.0)),
     GrammarFunction("acos", 1, "acos", "torch.acos", "arccos", True, (-1.0, 1.0)),
     GrammarFunction("atan", 1, "atan", "torch.atan", "arctan", True),

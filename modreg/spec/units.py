@@ -7,7 +7,8 @@ pint evaluates a unit string as arithmetic, with Python's unbounded integers: ``
 would run until killed. So every unit string passes :func:`check_unit_text` first, which
 bounds it as the expression grammar is bounded (``MAX_UNIT_CHARS`` characters,
 ``MAX_UNIT_TOKENS`` tokens, ``MAX_UNIT_NESTING`` levels of parentheses, exponents that are
-plain numbers of magnitude at most ``MAX_UNIT_EXPONENT``, one exponent per factor) and refuses
+plain numbers or fractions of integers, ``m**(4/3)``, of magnitude at most
+``MAX_UNIT_EXPONENT``, one exponent per factor) and refuses
 division by zero, all before pint sees it.
 
 Example:
@@ -142,13 +143,38 @@ def _raise_power(text: str, groups: list[float], power: float) -> None:
     groups[-1] = max(groups[-1], power)
 
 
+def _fraction(after: list[tuple[str, str]]) -> tuple[float, int] | None:
+    """``(p/q)`` or ``(-p/q)`` after ``**``, integers with 0 < q <= ``MAX_UNIT_EXPONENT``: its
+    value and how many tokens it spans after the ``**``; None when it is not that form."""
+    sign = 1 if after[2:3] and after[2][0] == "-" else 0
+    shape = [kind for kind, _ in after[1 : 6 + sign]]
+    if shape != ["("] + ["-"] * sign + ["number", "/", "number", ")"]:
+        return None
+    top, bottom = after[2 + sign][1], after[4 + sign][1]
+    if "." in top or "." in bottom or not 0 < int(bottom) <= MAX_UNIT_EXPONENT:
+        return None
+    return int(top) / int(bottom), 6 + sign
+
+
 def _exponent(text: str, after: list[tuple[str, str]]) -> float:
-    """The magnitude of the exponent in ``after`` (``**``, ``[-]NUMBER``), not raised again."""
+    """The magnitude of the exponent in ``after`` (``**``, then ``[-]NUMBER`` or a fraction
+    ``([-]p/q)`` of integers), not raised again."""
+    fraction = _fraction(after)
+    if fraction is not None:
+        ratio, span = fraction
+        if after[span : span + 1] and after[span][0] == "pow":
+            raise InvalidUnit(
+                f"unit {text!r} raises an exponent to a power: one exponent per factor, "
+                "e.g. 'm**(4/3)'"
+            )
+        if abs(ratio) > MAX_UNIT_EXPONENT:
+            raise InvalidUnit(f"unit {text!r} has exponent {ratio:g}, beyond ±{MAX_UNIT_EXPONENT}")
+        return max(abs(ratio), 1.0)
     sign = 2 if after[1:2] and after[1][0] == "-" else 1
     if len(after) <= sign or after[sign][0] != "number":
         raise InvalidUnit(
-            f"unit {text!r}: an exponent must be a plain number such as 2, -1 or 0.5 "
-            "(no names or parentheses after '**')"
+            f"unit {text!r}: an exponent must be a plain number such as 2, -1 or 0.5, or a "
+            "fraction of integers such as (4/3) (no names or other expressions after '**')"
         )
     value = after[sign][1]
     if len(after) > sign + 1 and after[sign + 1][0] == "pow":
