@@ -118,15 +118,6 @@ def _train(steps: int) -> GraphNet:
     return model.eval()
 
 
-def _median(run: Callable[[], Any], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def _interleaved(runs: dict[str, Callable[[], Any]], repeat: int) -> dict[str, float]:
     times: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(repeat):
