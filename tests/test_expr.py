@@ -222,8 +222,8 @@ def test_non_string_refused() -> None:
 
 
 def test_functions_allowlist() -> None:
-    assert {"sqrt", "exp", "log", "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh",
-            "tanh", "abs", "norm", "dot"} == FUNCTIONS  # fmt: skip
+    assert {"sqrt", "exp", "log", "sin", "cos", "tan", "sinc", "asin", "acos", "atan", "sinh",
+            "cosh", "tanh", "abs", "norm", "dot"} == FUNCTIONS  # fmt: skip
 
 
 @pytest.mark.parametrize(
