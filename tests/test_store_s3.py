@@ -286,7 +286,7 @@ def test_copy_local_to_s3_and_back(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 def test_copy_cli_requires_a_target(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_cli(["copy", "test/net@1.0.0"], capsys)
-    assert code == 1 and "--to REGISTRY" in err
+    assert code == 2 and "--to REGISTRY" in err  # a usage error
 
 
 def test_bad_bucket_name_and_attempts_refused(monkeypatch: pytest.MonkeyPatch) -> None:
