@@ -136,11 +136,7 @@ def sign(
         return SignResult(record.ref, me.fingerprint, created=False)
     # The signer vouches for the bytes, so it reads them before any policy could: the same
     # registry with the policy off, every byte and the manifest's identity still checked.
-    unchecked = type(registry)(
-        registry.store,
-        offline=registry.offline,
-        settings=dataclasses.replace(registry.settings, trusted_keys=None),
-    )
+    unchecked = _under(registry, None)
     with tempfile.TemporaryDirectory(prefix="modreg-sign-") as tmp:
         folder = Path(tmp) / record.name.rpartition("/")[2]
         unchecked.pull(record.ref, to=folder)
@@ -224,13 +220,15 @@ def trusted_pull(
     """
     if keys is None:
         return registry.pull(ref, to=to)
-    scoped = type(registry)(
-        registry.store,
-        offline=registry.offline,
-        settings=registry.settings,
-        trust=TrustPolicy(tuple(keys)),
-    )
-    return scoped.pull(ref, to=to)
+    return _under(registry, TrustPolicy(tuple(keys))).pull(ref, to=to)
+
+
+def _under(registry: Registry, policy: TrustPolicy | None) -> Registry:
+    """The same registry (store, offline mode, settings) under ``policy`` (None: no policy)."""
+    settings = registry.settings
+    if policy is None:
+        settings = dataclasses.replace(settings, trusted_keys=None)
+    return type(registry)(registry.store, offline=registry.offline, settings=settings, trust=policy)
 
 
 def export_signatures(registry: Registry, ref: str, directory: str | Path) -> list[Path]:

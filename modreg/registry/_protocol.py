@@ -42,9 +42,9 @@ from modreg.registry._keys import (
     dependent_key,
     object_key,
     record_key,
-    yank_key,
 )
 from modreg.registry._records import RECORD_LIMIT, VersionRecord, parse_record
+from modreg.registry._yanks import YankState, read_state
 from modreg.store import Store
 
 __all__ = [
@@ -55,12 +55,12 @@ __all__ = [
     "commit",
     "complete",
     "gc_lock",
-    "index_yank",
     "inflight",
     "put_object",
     "receive",
     "version_of",
     "wait_for_gc",
+    "yank_entry",
 ]
 
 ORPHAN_AGE_SECONDS = 3600.0  # gc keeps unreferenced objects younger than this
@@ -185,14 +185,16 @@ def commit(store: Store, record: VersionRecord, data: bytes | None = None) -> by
     return store.get(key, limit=RECORD_LIMIT) or b""
 
 
-def _entry(record: VersionRecord, *, yanked: bool = False) -> IndexEntry:
+def _entry(record: VersionRecord) -> IndexEntry:
+    return IndexEntry(record.name, record.version, record.digest, record.kind, record.summary)
+
+
+def yank_entry(record: VersionRecord, state: YankState) -> IndexEntry:
+    """The index entry of one yank step (the index folds the highest step)."""
+    name, version, digest, kind = record.name, record.version, record.digest, record.kind
     return IndexEntry(
-        record.name, record.version, record.digest, record.kind, record.summary, yanked
+        name, version, digest, kind, record.summary, state.yanked, state.reason, state.step
     )
-
-
-def index_yank(store: Store, record: VersionRecord) -> None:
-    _index.append_entry(store, _entry(record, yanked=True))
 
 
 def _dependency_keys(store: Store, record: VersionRecord, requires: Iterable[str]) -> None:
@@ -213,18 +215,20 @@ def complete(store: Store, record: VersionRecord, requires: Iterable[str]) -> No
 
     A publish that failed after its commit point (a full disk, a dropped connection) left
     the version resolvable but maybe unlisted; any later writer of the same bytes ends here.
-    The index is read once and written only where it lacks the version (or its yank).
+    The index is read once and written only where it lacks the version (or its newest
+    yank step).
     """
     listed = {
-        e.yanked
+        e.yank_step
         for e in _index.read_index(store)
         if (e.name, e.version) == (record.name, record.version)
     }
     if not listed:
         _index.append_entry(store, _entry(record))
     _dependency_keys(store, record, requires)
-    if True not in listed and store.head(yank_key(record.name, record.version)) is not None:
-        index_yank(store, record)
+    state = read_state(store, record.name, record.version)
+    if state is not None and state.step not in listed:
+        _index.append_entry(store, yank_entry(record, state))
 
 
 def receive(

@@ -547,7 +547,7 @@ class Registry:
         created = _protocol.receive(to.store, record, data, requires, self.deliver)
         state = _yanks.copy_steps(self.store, to.store, record.name, record.version)
         if state is not None:
-            _index.append_entry(to.store, _yank_entry(record, state))
+            _index.append_entry(to.store, _protocol.yank_entry(record, state))
         for signer, bundle in self._bundles(record).items():
             to.store.put_if_absent(signature_key(record.name, record.version, signer), bundle)
         return PublishResult(record.name, record.version, record.digest, created)
@@ -634,15 +634,9 @@ class Registry:
         record = self.resolve(f"{name}@{version}")
         state = _yanks.change(self.store, name, version, yanked, reason)
         if state is None:  # nothing new: finish what an earlier, failed call left undone
-            state = _yanks.read_state(self.store, name, version)
-            listed = {
-                e.yank_step
-                for e in _index.read_index(self.store)
-                if (e.name, e.version) == (name, version)
-            }
-            if state is None or state.step in listed:
-                return record
-        _index.append_entry(self.store, _yank_entry(record, state))
+            _protocol.complete(self.store, record, ())
+        else:
+            _index.append_entry(self.store, _protocol.yank_entry(record, state))
         return record
 
     # -- dependents and signatures -----------------------------------------------------------
@@ -744,14 +738,6 @@ class Registry:
 
         self.claim(create=False)
         return gc(self, min_age=min_age)
-
-
-def _yank_entry(record: VersionRecord, state: YankState) -> IndexEntry:
-    """The index entry of one yank step (the index folds the highest step)."""
-    name, version, digest, kind = record.name, record.version, record.digest, record.kind
-    return IndexEntry(
-        name, version, digest, kind, record.summary, state.yanked, state.reason, state.step
-    )
 
 
 def _now() -> str:

@@ -22,7 +22,6 @@ import contextlib
 import hashlib
 import json
 import os
-import shutil
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -114,7 +113,7 @@ class RemoteCache:
             if data is not None and check is not None:
                 check(data)
         except IntegrityError:  # truncated, oversized, a link or a folder: drop it, refetch
-            self._drop(local)
+            self.local.delete(local)
             data = None
         if data is not None:
             return data
@@ -146,7 +145,7 @@ class RemoteCache:
                 deliver(self.local, entry, target)
                 return
         except IntegrityError:  # a damaged cached copy (or not a file): drop it, fetch again
-            self._drop(key)
+            self.local.delete(key)
         if self.offline:
             raise self.offline_error(f"file {entry.path} (sha256:{entry.sha256[:12]})")
         deliver(self.remote, entry, target)  # every byte checked as it lands
@@ -167,15 +166,6 @@ class RemoteCache:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(staged)
-
-    def _drop(self, key: str) -> None:
-        """Remove a cache entry whatever it became (a file, a link, a folder)."""
-        path = self.local.root / key
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
 
 
 def _json_document(data: bytes) -> None:
